@@ -33,6 +33,8 @@ const (
 	RunDir = "/run/agentlet"
 	// StatusPath is where the daemon publishes its current NodeStatus.
 	StatusPath = RunDir + "/status.json"
+	// PidPath holds the running daemon's PID (and its lock).
+	PidPath = RunDir + "/agentlet.pid"
 	// ServiceName is the init-system service name of the daemon.
 	ServiceName = "agentlet"
 	// ChainPrefix prefixes every iptables chain clusterctl owns.
@@ -187,9 +189,12 @@ type RuntimeInfo struct {
 
 // Event is a timestamped message (recent errors, notable transitions).
 type Event struct {
-	Time    time.Time `json:"time"`
+	Time    time.Time `json:"time"` // last occurrence
 	Reason  string    `json:"reason"`
 	Message string    `json:"message"`
+	// Count is how often the same reason and message occurred since the event
+	// was first recorded (repeats update Time and Count instead of piling up).
+	Count int `json:"count,omitempty"`
 }
 
 // NodeStatus is agentlet's view of its node, published by the daemon and
@@ -213,6 +218,9 @@ type NodeStatus struct {
 	RecentErrors    []Event     `json:"recentErrors,omitempty"`
 	StartedAt       time.Time   `json:"startedAt"`
 	HeartbeatAt     time.Time   `json:"heartbeatAt"`
+	// HeartbeatIntervalMillis is the daemon's tick interval; a HeartbeatAt
+	// older than three intervals means the daemon is not running.
+	HeartbeatIntervalMillis int64 `json:"heartbeatIntervalMillis,omitempty"`
 	// DaemonRunning is false when `agentlet status` found no live daemon and
 	// answered from the last published file (or from nothing).
 	DaemonRunning bool `json:"daemonRunning"`

@@ -1,0 +1,433 @@
+package agentlet
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/clusterctl/clusterctl/agentlet/cri"
+	"github.com/clusterctl/clusterctl/agentlet/netfilter"
+	"github.com/clusterctl/clusterctl/nodeapi"
+	"github.com/clusterctl/clusterctl/version"
+)
+
+// pauseRef is the sandbox image agentlet keeps in the runtime.
+const pauseRef = version.PauseImage
+
+// DefaultInterval is the daemon's tick interval.
+const DefaultInterval = 2 * time.Second
+
+// DefaultCNIConfDir is where containerd's CRI looks for CNI network configs.
+const DefaultCNIConfDir = "/etc/cni/net.d"
+
+// maxMessage caps event and condition messages; they come from errors of
+// the runtime and tools, never from spec contents.
+const maxMessage = 400
+
+// Runtime is the container runtime as agentlet uses it (CRI). *cri.Client is
+// the real one, *cri.Fake the fake.
+type Runtime interface {
+	Version(ctx context.Context) (cri.Version, error)
+	Status(ctx context.Context) (cri.Status, error)
+	ImageStatus(ctx context.Context, ref string) (cri.Image, error)
+	Close() error
+}
+
+// ImageImporter loads an image archive into the runtime's image store (CRI
+// has no import call). CtrImporter is the real one.
+type ImageImporter interface {
+	Import(ctx context.Context, archive []byte) error
+}
+
+// Iptables runs the host's iptables tools. *iptables.Exec is the real one,
+// *iptables.Fake the fake.
+type Iptables interface {
+	Restore(ctx context.Context, payload []byte) error
+	Save(ctx context.Context, table string) ([]byte, error)
+	Check(ctx context.Context, table, chain string, rule []string) (bool, error)
+	Insert(ctx context.Context, table, chain string, rule []string) error
+}
+
+// Daemon is the node loop: every Interval (and on Wake) it observes the
+// runtime, converges the host to the held NodeSpec and publishes a
+// NodeStatus. Fill every exported field; Run and Tick must not be called
+// concurrently.
+type Daemon struct {
+	Paths      Paths
+	CNIConfDir string
+	Endpoint   string // runtime endpoint, reported in the status
+	Interval   time.Duration
+	Arch       string // GOARCH of the sandbox image to import
+
+	Runtime  Runtime
+	Importer ImageImporter
+	Iptables Iptables
+	// Archive returns the sandbox image archive for an architecture
+	// (pause.Archive in production).
+	Archive func(arch string) ([]byte, error)
+	// Facts reads the host's facts (ReadHostFacts in production).
+	Facts func() (HostFacts, error)
+	Now   func() time.Time
+	Log   *Logger
+
+	state daemonState
+}
+
+// daemonState is what the loop remembers between ticks.
+type daemonState struct {
+	started     time.Time
+	last        *nodeapi.NodeStatus
+	events      []nodeapi.Event
+	importFails int
+	importErr   error
+	nextImport  time.Time
+	rulesFor    string // cluster pod CIDR whose base rules were last seen in place
+	specGen     int64
+	specErr     string
+}
+
+// Run ticks until ctx is done. A value on wake triggers a tick at once.
+func (d *Daemon) Run(ctx context.Context, wake <-chan struct{}) error {
+	d.state.started = d.Now()
+	d.Log.Info("daemon started", "version", version.Version, "pid", os.Getpid(),
+		"endpoint", d.Endpoint, "interval", d.Interval, "root", d.Paths.Root)
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-timer.C:
+		case <-wake:
+		}
+		if _, err := d.Tick(ctx); err != nil && ctx.Err() == nil {
+			d.Log.Error("tick failed", "err", err)
+		}
+		timer.Reset(d.Interval)
+	}
+}
+
+// Tick runs one pass of the node loop and publishes the resulting status.
+// The error is only about publishing; everything else is in the status.
+func (d *Daemon) Tick(ctx context.Context) (*nodeapi.NodeStatus, error) {
+	if d.state.started.IsZero() {
+		d.state.started = d.Now()
+	}
+	var o observation
+	var problems []problem
+	report := func(reason string, err error) {
+		if err != nil {
+			problems = append(problems, problem{reason: reason, message: clip(err.Error())})
+		}
+	}
+
+	// The held spec.
+	o.spec, _, o.specErr = loadSpec(d.Paths.SpecPath())
+	report(ReasonSpecInvalid, o.specErr)
+	d.logSpec(o)
+
+	// The runtime: one deadline for all CRI calls of the tick, so a hung
+	// runtime cannot stall the heartbeat for more than an interval.
+	cctx, cancel := context.WithTimeout(ctx, max(d.Interval, time.Second))
+	o.version, o.versionErr = d.Runtime.Version(cctx)
+	report(ReasonRuntimeUnreachable, o.versionErr)
+	if o.versionErr == nil {
+		o.status, o.statusErr = d.Runtime.Status(cctx)
+		report(ReasonRuntimeStatus, o.statusErr)
+		d.ensureSandboxImage(ctx, cctx, &o)
+		if o.imageChecked {
+			report(ReasonImageImportFailed, o.imageErr)
+		} else {
+			report(ReasonImageStatusFailed, o.imageErr)
+		}
+	}
+	cancel()
+
+	o.cniConf, o.cniConfErr = findCNIConf(d.CNIConfDir)
+	report(ReasonCNIConfigUnreadable, o.cniConfErr)
+
+	if o.spec != nil {
+		o.rulesErr = d.ensureBaseRules(ctx, o.spec)
+		report(ReasonRulesFailed, o.rulesErr)
+	}
+
+	facts, err := d.Facts()
+	report(ReasonHostFactsFailed, err)
+
+	now := d.Now()
+	st := d.buildStatus(o, facts, now)
+
+	var fresh []problem
+	d.state.events, fresh = recordEvents(d.state.events, problems, now)
+	st.RecentErrors = d.state.events
+	werr := d.publish(st)
+	if werr != nil {
+		// Kept for the next status that can be published.
+		var more []problem
+		d.state.events, more = recordEvents(d.state.events,
+			[]problem{{reason: ReasonStatusWriteFailed, message: clip(werr.Error())}}, now)
+		fresh = append(fresh, more...)
+	}
+	for _, p := range fresh {
+		d.Log.Error("error", "reason", p.reason, "msg", p.message)
+	}
+	var prev []nodeapi.Condition
+	if d.state.last != nil {
+		prev = d.state.last.Conditions
+	}
+	for _, c := range conditionChanges(prev, st.Conditions) {
+		log := d.Log.Info
+		if c.Status != nodeapi.True {
+			log = d.Log.Warn
+		}
+		log("condition", "type", c.Type, "status", c.Status, "reason", c.Reason, "msg", c.Message)
+	}
+	d.state.last = st
+	return st, werr
+}
+
+func (d *Daemon) buildStatus(o observation, facts HostFacts, now time.Time) *nodeapi.NodeStatus {
+	capacity, allocatable := Capacity(facts)
+	st := &nodeapi.NodeStatus{
+		APIVersion:      nodeapi.APIVersion,
+		Hostname:        facts.Hostname,
+		AgentletVersion: version.Version,
+		Kernel:          facts.Kernel,
+		OS:              facts.OS,
+		Arch:            d.Arch,
+		CgroupVersion:   facts.CgroupVersion,
+		Runtime: nodeapi.RuntimeInfo{
+			Endpoint:   d.Endpoint,
+			Name:       o.version.RuntimeName,
+			Version:    o.version.RuntimeVersion,
+			APIVersion: o.version.RuntimeAPIVersion,
+			Reachable:  o.versionErr == nil,
+		},
+		Capacity:                capacity,
+		Allocatable:             allocatable,
+		StartedAt:               d.state.started,
+		HeartbeatAt:             now,
+		HeartbeatIntervalMillis: d.Interval.Milliseconds(),
+		DaemonRunning:           true,
+	}
+	if o.versionErr != nil {
+		st.Runtime.Error = clip(o.versionErr.Error())
+	}
+	if o.spec != nil {
+		st.NodeName = o.spec.NodeName
+		st.PodCIDR = o.spec.PodCIDR
+		st.SpecGeneration = o.spec.Generation
+		st.SpecWriter = o.spec.Writer
+	}
+	var prev []nodeapi.Condition
+	if d.state.last != nil {
+		prev = d.state.last.Conditions
+	}
+	conds := buildConditions(o)
+	for i := range conds {
+		conds[i].Message = clip(conds[i].Message)
+	}
+	st.Conditions = mergeConditions(prev, conds, now)
+	st.RecentErrors = d.state.events
+	return st
+}
+
+// ensureSandboxImage checks the pause image and imports the embedded archive
+// when it is missing. Failed imports back off (interval × 2^failures, at most
+// two minutes) so a broken host is not hammered with ctr runs.
+func (d *Daemon) ensureSandboxImage(ctx, cctx context.Context, o *observation) {
+	img, err := d.Runtime.ImageStatus(cctx, pauseRef)
+	if err != nil {
+		o.imageErr = err
+		return
+	}
+	o.imageChecked = true
+	if img.Present {
+		o.imagePresent = true
+		d.state.importFails = 0
+		return
+	}
+	now := d.Now()
+	if now.Before(d.state.nextImport) && d.state.importErr != nil {
+		o.imageErr = d.state.importErr // backing off: report the last failure
+		return
+	}
+	err = d.importSandboxImage(ctx)
+	if err == nil {
+		var ictx context.Context
+		var cancel context.CancelFunc
+		ictx, cancel = context.WithTimeout(ctx, max(d.Interval, time.Second))
+		img, err = d.Runtime.ImageStatus(ictx, pauseRef)
+		cancel()
+		if err == nil && !img.Present {
+			err = fmt.Errorf("import sandbox image %s: imported, but the runtime does not report it", pauseRef)
+		}
+	}
+	if err != nil {
+		d.state.importFails++
+		backoff := min(d.Interval<<min(d.state.importFails-1, 10), 2*time.Minute)
+		d.state.nextImport = now.Add(backoff)
+		d.state.importErr = err
+		o.imageErr = err
+		return
+	}
+	d.state.importFails, d.state.importErr = 0, nil
+	o.imagePresent = true
+	d.Log.Info("imported sandbox image", "image", pauseRef, "arch", d.Arch)
+}
+
+func (d *Daemon) importSandboxImage(ctx context.Context) error {
+	archive, err := d.Archive(d.Arch)
+	if err != nil {
+		return err
+	}
+	ictx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	return d.Importer.Import(ictx, archive)
+}
+
+// ensureBaseRules makes sure the base iptables rules of spec are in place:
+// one iptables-save to look, and only when they differ one iptables-restore
+// plus the idempotent jumps.
+func (d *Daemon) ensureBaseRules(ctx context.Context, spec *nodeapi.NodeSpec) error {
+	base, err := netfilter.BaseFromSpec(spec)
+	if err != nil {
+		return fmt.Errorf("ensure base rules: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	save, err := d.Iptables.Save(ctx, netfilter.TableFilter)
+	if err != nil {
+		return fmt.Errorf("ensure base rules: %w", err)
+	}
+	ok, err := netfilter.BaseInPlace(save, base)
+	if err != nil {
+		return fmt.Errorf("ensure base rules: %w", err)
+	}
+	if ok {
+		d.state.rulesFor = base.ClusterPodCIDR.String()
+		return nil
+	}
+	if err := EnsureBaseRules(ctx, d.Iptables, base); err != nil {
+		d.state.rulesFor = ""
+		return err
+	}
+	msg := "loaded base rules"
+	if d.state.rulesFor == base.ClusterPodCIDR.String() {
+		msg = "restored base rules (they had been changed or removed)"
+	}
+	d.state.rulesFor = base.ClusterPodCIDR.String()
+	d.Log.Info(msg, "chain", netfilter.ForwardChain, "podCIDR", base.ClusterPodCIDR)
+	return nil
+}
+
+// EnsureBaseRules loads the base rules with one iptables-restore --noflush
+// payload and then ensures each jump from a built-in chain (check, insert
+// when missing). Running it again changes nothing.
+func EnsureBaseRules(ctx context.Context, ipt Iptables, base netfilter.Base) error {
+	if err := ipt.Restore(ctx, netfilter.RenderBase(base)); err != nil {
+		return fmt.Errorf("ensure base rules: %w", err)
+	}
+	for _, j := range netfilter.BaseJumps() {
+		ok, err := ipt.Check(ctx, j.Table, j.Chain, j.Rule)
+		if err != nil {
+			return fmt.Errorf("ensure jump to %s: %w", netfilter.ForwardChain, err)
+		}
+		if ok {
+			continue
+		}
+		if err := ipt.Insert(ctx, j.Table, j.Chain, j.Rule); err != nil {
+			return fmt.Errorf("ensure jump to %s: %w", netfilter.ForwardChain, err)
+		}
+	}
+	return nil
+}
+
+// publish writes the status atomically (temp file, fsync, rename, 0644).
+func (d *Daemon) publish(st *nodeapi.NodeStatus) error {
+	data, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode status: %w", err)
+	}
+	if err := os.MkdirAll(d.Paths.RunDir(), 0o755); err != nil {
+		return fmt.Errorf("publish status: %w", err)
+	}
+	if err := writeAtomic(d.Paths.StatusPath(), append(data, '\n'), 0o644, false); err != nil {
+		return fmt.Errorf("publish status: %w", err)
+	}
+	return nil
+}
+
+func (d *Daemon) logSpec(o observation) {
+	switch {
+	case o.specErr != nil:
+		if msg := o.specErr.Error(); msg != d.state.specErr {
+			d.state.specErr = msg
+			d.Log.Error("held node spec is invalid", "err", msg)
+		}
+	case o.spec != nil && o.spec.Generation != d.state.specGen:
+		d.state.specErr = ""
+		d.Log.Info("node spec", "generation", o.spec.Generation, "node", o.spec.NodeName, "writer", o.spec.Writer)
+		d.state.specGen = o.spec.Generation
+	}
+}
+
+// findCNIConf returns the first CNI network config in dir (by name, as
+// libcni orders them), or "" when there is none.
+func findCNIConf(dir string) (string, error) {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read CNI config directory: %w", err)
+	}
+	var names []string
+	for _, e := range entries {
+		switch filepath.Ext(e.Name()) {
+		case ".conflist", ".conf", ".json":
+			if !e.IsDir() {
+				names = append(names, e.Name())
+			}
+		}
+	}
+	if len(names) == 0 {
+		return "", nil
+	}
+	sort.Strings(names)
+	return filepath.Join(dir, names[0]), nil
+}
+
+// clip shortens a message to maxMessage bytes on a rune boundary.
+func clip(s string) string {
+	s = strings.TrimSpace(s)
+	if len(s) <= maxMessage {
+		return s
+	}
+	cut := maxMessage
+	for cut > 0 && !utf8Start(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
+func utf8Start(b byte) bool { return b&0xC0 != 0x80 }
+
+// encodeStatus renders a status as the JSON `agentlet status` prints.
+func encodeStatus(st *nodeapi.NodeStatus) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(st); err != nil {
+		return nil, fmt.Errorf("encode status: %w", err)
+	}
+	return buf.Bytes(), nil
+}

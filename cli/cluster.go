@@ -1,0 +1,241 @@
+package cli
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/clusterctl/clusterctl/agentlet/dist"
+	"github.com/clusterctl/clusterctl/inventory"
+	"github.com/clusterctl/clusterctl/nodeapi"
+	"github.com/clusterctl/clusterctl/plan"
+	"github.com/clusterctl/clusterctl/playbooks"
+)
+
+func upCommand(env *Env) *cli.Command {
+	return &cli.Command{
+		Name:  "up",
+		Usage: "bring every inventory host into the cluster (idempotent)",
+		Description: "Connects to every host in parallel, checks it, configures containerd and CNI,\n" +
+			"installs agentlet as a service and waits until each node is Ready.\n" +
+			"Re-running changes nothing and says so per host.",
+		Flags: append([]cli.Flag{
+			inventoryFlag(),
+			lockWaitFlag(),
+			&cli.BoolFlag{Name: "install-missing", Usage: "install missing containerd, runc, iptables or CNI plugins with the host's package manager"},
+			&cli.DurationFlag{Name: "ready-timeout", Value: 2 * time.Minute, Usage: "how long to wait for each node to become Ready"},
+		}, sshFlags()...),
+		Action: func(c *cli.Context) error { return runUp(c, env) },
+	}
+}
+
+func runUp(c *cli.Context, env *Env) error {
+	path := inventoryPath(c, env)
+	unlock, err := lockInventory(c, path)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	inv, err := loadInventory(path)
+	if err != nil {
+		return err
+	}
+	hosts := inv.HostNames()
+
+	// Allocate what is missing and record it before touching any host, so a
+	// killed run never leaves a host with a CIDR the inventory does not know.
+	alloc, err := plan.AllocatePodCIDRs(inv.Cluster.PodCIDR, inv.Cluster.NodeCIDRMaskSize, hosts, inv.PodCIDRs())
+	if err != nil {
+		return err
+	}
+	changed := inv.State.Generation == 0
+	for _, h := range hosts {
+		hs := inv.HostState(h)
+		if hs.PodCIDR != alloc[h] {
+			hs.PodCIDR = alloc[h]
+			inv.SetHostState(h, hs)
+			changed = true
+		}
+	}
+	if changed {
+		inv.BumpGeneration()
+	}
+	if err := inventory.Save(inv); err != nil {
+		return fmt.Errorf("save inventory: %w", err)
+	}
+
+	specs := make(map[string]nodeapi.NodeSpec, len(hosts))
+	now := time.Now().UTC().Truncate(time.Second)
+	for _, h := range hosts {
+		specs[h] = nodeSpec(inv, h, alloc[h], now)
+	}
+	prog := newProgress(env.Out, hosts)
+	results := playbooks.Up(c.Context, playbooks.UpOptions{
+		Specs:          specs,
+		Hosts:          hosts,
+		Dial:           dialer(c, env, inv),
+		Agentlet:       agentletBinary,
+		InstallMissing: c.Bool("install-missing"),
+		ReadyTimeout:   c.Duration("ready-timeout"),
+		Parallel:       c.Int("parallel"),
+		Progress:       prog.Event,
+	})
+
+	for _, r := range results {
+		if r.Err != nil {
+			continue
+		}
+		hs := inv.HostState(r.Host)
+		if hs.JoinedAt.IsZero() {
+			hs.JoinedAt = now
+		}
+		hs.AgentletSHA256 = r.Agentlet
+		inv.SetHostState(r.Host, hs)
+	}
+	if err := inventory.Save(inv); err != nil {
+		return fmt.Errorf("save inventory: %w", err)
+	}
+	code := reportFailures(env, results)
+	fmt.Fprintln(env.Out, summary(results, "changed"))
+	if code != ExitOK {
+		return withCode(code, fmt.Errorf("up failed on %d of %d hosts", failedCount(results), len(results)))
+	}
+	return nil
+}
+
+// nodeSpec lowers the inventory to what one node needs.
+func nodeSpec(inv *inventory.Inventory, host string, podCIDR netip.Prefix, now time.Time) nodeapi.NodeSpec {
+	return nodeapi.NodeSpec{
+		APIVersion: nodeapi.APIVersion,
+		NodeName:   host,
+		Cluster: nodeapi.ClusterInfo{
+			Name:        inv.Cluster.Name,
+			PodCIDR:     inv.Cluster.PodCIDR.String(),
+			ServiceCIDR: inv.Cluster.ServiceCIDR.String(),
+			Domain:      inv.Cluster.Domain,
+		},
+		PodCIDR:    podCIDR.String(),
+		Generation: inv.State.Generation,
+		Writer:     writer(),
+		WrittenAt:  now,
+	}
+}
+
+// agentletBinary returns the embedded agentlet for arch and its checksum.
+func agentletBinary(arch string) ([]byte, string, error) {
+	bin, err := dist.Binary(arch)
+	if err != nil {
+		return nil, "", err
+	}
+	sum, err := dist.SHA256(arch)
+	if err != nil {
+		return nil, "", err
+	}
+	return bin, sum, nil
+}
+
+func failedCount(results []playbooks.HostResult) int {
+	n := 0
+	for _, r := range results {
+		if r.Err != nil {
+			n++
+		}
+	}
+	return n
+}
+
+// summary is the one-line result of a playbook run.
+func summary(results []playbooks.HostResult, verb string) string {
+	ok, changed, failed := 0, 0, 0
+	var slowest time.Duration
+	for _, r := range results {
+		switch {
+		case r.Err != nil:
+			failed++
+		case len(r.Changes) > 0:
+			changed++
+			ok++
+		default:
+			ok++
+		}
+		slowest = max(slowest, r.Elapsed)
+	}
+	parts := []string{fmt.Sprintf("%d ok (%d %s)", ok, changed, verb)}
+	if failed > 0 {
+		parts = append(parts, fmt.Sprintf("%d failed", failed))
+	}
+	return fmt.Sprintf("%d hosts: %s in %s", len(results), strings.Join(parts, ", "), slowest.Round(10*time.Millisecond))
+}
+
+func resetCommand(env *Env) *cli.Command {
+	return &cli.Command{
+		Name:  "reset",
+		Usage: "undo `up` on every host: agentlet, its state, clusterctl's configs and iptables chains (containerd stays)",
+		Flags: append([]cli.Flag{
+			inventoryFlag(),
+			lockWaitFlag(),
+			&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "do not ask for confirmation"},
+		}, sshFlags()...),
+		Action: func(c *cli.Context) error {
+			path := inventoryPath(c, env)
+			unlock, err := lockInventory(c, path)
+			if err != nil {
+				return err
+			}
+			defer unlock()
+			inv, err := loadInventory(path)
+			if err != nil {
+				return err
+			}
+			hosts := inv.HostNames()
+			if err := confirm(c, env, fmt.Sprintf("Reset %d hosts of cluster %q?", len(hosts), inv.Cluster.Name)); err != nil {
+				return err
+			}
+			prog := newProgress(env.Out, hosts)
+			results := playbooks.Reset(c.Context, playbooks.ResetOptions{
+				Hosts: hosts, Dial: dialer(c, env, inv), Parallel: c.Int("parallel"), Progress: prog.Event,
+			})
+			for _, r := range results {
+				if r.Err == nil {
+					inv.DeleteHostState(r.Host)
+				}
+			}
+			if err := inventory.Save(inv); err != nil {
+				return fmt.Errorf("save inventory: %w", err)
+			}
+			code := reportFailures(env, results)
+			fmt.Fprintln(env.Out, summary(results, "reset"))
+			if code != ExitOK {
+				return withCode(code, fmt.Errorf("reset failed on %d of %d hosts", failedCount(results), len(results)))
+			}
+			return nil
+		},
+	}
+}
+
+func inventoryCommand(env *Env) *cli.Command {
+	return &cli.Command{
+		Name:  "inventory",
+		Usage: "work with the inventory file",
+		Subcommands: []*cli.Command{{
+			Name:  "validate",
+			Usage: "check the inventory and report every problem at once (file:line: field: message)",
+			Flags: []cli.Flag{inventoryFlag()},
+			Action: func(c *cli.Context) error {
+				path := inventoryPath(c, env)
+				inv, err := loadInventory(path)
+				if err != nil {
+					return err
+				}
+				for _, w := range inv.Warnings {
+					fmt.Fprintf(env.Err, "warning: %s\n", w)
+				}
+				fmt.Fprintf(env.Out, "%s: valid: cluster %q, %d hosts\n", path, inv.Cluster.Name, len(inv.Hosts))
+				return nil
+			},
+		}},
+	}
+}

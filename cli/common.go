@@ -1,0 +1,226 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/user"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	"golang.org/x/term"
+
+	"github.com/clusterctl/clusterctl/inventory"
+	"github.com/clusterctl/clusterctl/playbooks"
+	"github.com/clusterctl/clusterctl/remote"
+)
+
+// Flags shared by the commands that talk to hosts.
+func inventoryFlag() cli.Flag {
+	return &cli.StringFlag{Name: "inventory", Aliases: []string{"i"}, EnvVars: []string{inventory.EnvInventory},
+		Usage: "inventory file (default ./" + inventory.DefaultFile + ")"}
+}
+
+func sshFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.BoolFlag{Name: "accept-new-host-keys", Usage: "trust and record host keys not yet in known_hosts (a changed key is still refused)"},
+		&cli.IntFlag{Name: "parallel", Value: playbooks.DefaultParallel, Usage: "hosts worked on at once"},
+	}
+}
+
+func outputFlag(usage string) cli.Flag {
+	return &cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: usage}
+}
+
+func lockWaitFlag() cli.Flag {
+	return &cli.DurationFlag{Name: "lock-wait", Value: 10 * time.Second, Usage: "how long to wait for another clusterctl holding the inventory lock"}
+}
+
+// inventoryPath resolves -i, $CLUSTERCTL_INVENTORY, ./cluster.yaml.
+func inventoryPath(c *cli.Context, env *Env) string {
+	if p := c.String("inventory"); p != "" {
+		return p
+	}
+	return inventory.DefaultPath(env.Getenv)
+}
+
+// loadInventory loads and validates the inventory; problems are usage errors.
+func loadInventory(path string) (*inventory.Inventory, error) {
+	inv, err := inventory.Load(path)
+	if err != nil {
+		var ve *inventory.ValidationError
+		if errors.As(err, &ve) || errors.Is(err, fs.ErrNotExist) {
+			return nil, withCode(ExitUsage, err)
+		}
+		return nil, err
+	}
+	return inv, nil
+}
+
+// lockInventory takes the inventory's lock for a mutating command.
+func lockInventory(c *cli.Context, path string) (func() error, error) {
+	unlock, err := inventory.Lock(c.Context, path, c.Duration("lock-wait"))
+	if err != nil {
+		return nil, fmt.Errorf("lock inventory: %w", err)
+	}
+	return unlock, nil
+}
+
+// dialer connects to inventory hosts with the inventory's SSH settings.
+func dialer(c *cli.Context, env *Env, inv *inventory.Inventory) playbooks.Dialer {
+	acceptNew := c.Bool("accept-new-host-keys")
+	prompt := newSudoPrompt(env)
+	return func(ctx context.Context, name string) (playbooks.Host, error) {
+		h, ok := inv.Host(name)
+		if !ok {
+			return nil, fmt.Errorf("dial %s: not in the inventory", name)
+		}
+		s := inv.HostSSH(h)
+		cfg := remote.Config{
+			User:              s.User,
+			Port:              s.Port,
+			UseAgent:          s.UseAgent,
+			KnownHostsFile:    s.KnownHosts,
+			AcceptNewHostKeys: acceptNew,
+			ProxyJump:         s.ProxyJump,
+			Sudo:              remote.SudoNever,
+			SudoPassword:      prompt.password,
+			ConnectTimeout:    s.ConnectTimeout,
+			Getenv:            env.Getenv,
+		}
+		if s.Sudo {
+			cfg.Sudo = remote.SudoAlways
+		}
+		if s.IdentityFile != "" {
+			cfg.IdentityFiles = []string{s.IdentityFile}
+		}
+		if s.SSHConfig != "" {
+			if _, err := os.Stat(s.SSHConfig); err == nil {
+				cfg.SSHConfigFile = s.SSHConfig
+			}
+		}
+		client, err := remote.Dial(ctx, remote.Target{Name: name, Address: s.Address}, cfg)
+		if err != nil {
+			return nil, err
+		}
+		return client, nil
+	}
+}
+
+// sudoPrompt asks once for a sudo password on the terminal and reuses it.
+type sudoPrompt struct {
+	env  *Env
+	mu   sync.Mutex
+	pass *string
+}
+
+func newSudoPrompt(env *Env) *sudoPrompt { return &sudoPrompt{env: env} }
+
+func (p *sudoPrompt) password(host string) (string, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.pass != nil {
+		return *p.pass, nil
+	}
+	f, ok := p.env.In.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return "", errors.New("sudo needs a password and stdin is not a terminal: configure passwordless sudo for the SSH user")
+	}
+	fmt.Fprintf(p.env.Err, "[sudo] password for %s (used for every host that asks): ", host)
+	b, err := term.ReadPassword(int(f.Fd()))
+	fmt.Fprintln(p.env.Err)
+	if err != nil {
+		return "", fmt.Errorf("read sudo password: %w", err)
+	}
+	s := string(b)
+	p.pass = &s
+	return s, nil
+}
+
+// confirm asks a yes/no question on a terminal; off a terminal it requires --yes.
+func confirm(c *cli.Context, env *Env, question string) error {
+	if c.Bool("yes") {
+		return nil
+	}
+	f, ok := env.In.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return withCode(ExitUsage, errors.New("not a terminal: pass --yes to confirm"))
+	}
+	fmt.Fprintf(env.Err, "%s [y/N] ", question)
+	line, _ := bufio.NewReader(env.In).ReadString('\n')
+	if a := strings.ToLower(strings.TrimSpace(line)); a != "y" && a != "yes" {
+		return withCode(ExitUsage, errors.New("aborted"))
+	}
+	return nil
+}
+
+// writer names this workstation's user for NodeSpecs and audit.
+func writer() string {
+	name := "unknown"
+	if u, err := user.Current(); err == nil {
+		name = u.Username
+	}
+	host, err := os.Hostname()
+	if err != nil {
+		host = "unknown"
+	}
+	return name + "@" + host
+}
+
+// reportFailures prints every failed host with the step, the command, its exit
+// code and stderr in full, and returns the exit code for the run.
+func reportFailures(env *Env, results []playbooks.HostResult) int {
+	failed, mismatch := 0, false
+	for _, r := range results {
+		if r.Err == nil {
+			continue
+		}
+		failed++
+		fmt.Fprintf(env.Err, "\n%s: FAILED\n", r.Host)
+		var se *playbooks.StepError
+		step := ""
+		if errors.As(r.Err, &se) {
+			step = se.Step
+		}
+		var ce *remote.CommandError
+		var hk *remote.HostKeyMismatchError
+		switch {
+		case errors.As(r.Err, &ce):
+			fmt.Fprintf(env.Err, "  step:      %s\n  command:   %s\n  exit code: %d\n  stderr:\n", step, indentCmd(ce.Cmd), ce.ExitCode)
+			for _, ln := range strings.Split(strings.TrimRight(ce.Stderr, "\n"), "\n") {
+				fmt.Fprintf(env.Err, "    %s\n", ln)
+			}
+		case errors.As(r.Err, &hk):
+			mismatch = true
+			fmt.Fprintf(env.Err, "  step:  %s\n  error: %v\n", step, hk)
+		default:
+			fmt.Fprintf(env.Err, "  step:  %s\n  error: %v\n", step, unwrapStep(r.Err))
+		}
+	}
+	switch {
+	case failed == 0:
+		return ExitOK
+	case mismatch:
+		return ExitHostKey
+	case failed == len(results):
+		return ExitError
+	}
+	return ExitPartial
+}
+
+func unwrapStep(err error) error {
+	var se *playbooks.StepError
+	if errors.As(err, &se) {
+		return se.Err
+	}
+	return err
+}
+
+func indentCmd(cmd string) string {
+	return strings.ReplaceAll(strings.TrimSpace(cmd), "\n", "\n             ")
+}

@@ -1,0 +1,223 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/clusterctl/clusterctl/lab"
+)
+
+// labCommand is `clusterctl lab`: the local multi-host lab.
+func labCommand(env *Env) *cli.Command {
+	common := func(extra ...cli.Flag) []cli.Flag {
+		return append([]cli.Flag{
+			&cli.StringFlag{Name: "name", Value: lab.DefaultName, Usage: "lab `NAME` (part of every namespace, link and cgroup name)"},
+			&cli.StringFlag{Name: "state-dir", Usage: "lab state `DIR` (not under /etc, /opt, /var/lib, /tmp, /run, /var/log, /root) (default: " + lab.DefaultStateRoot + "/NAME)"},
+			&cli.StringFlag{Name: "subnet", Usage: "lab `CIDR`: hosts get .11, .12, ..., the workstation .1 (default: the lab's, else " + lab.DefaultSubnet().String() + ")"},
+		}, extra...)
+	}
+	host := func(c *cli.Context) (string, error) {
+		if c.NArg() < 1 {
+			return "", withCode(ExitUsage, fmt.Errorf("%s: missing host argument (h1, h2, ...)", c.Command.Name))
+		}
+		return c.Args().First(), nil
+	}
+	oneHost := func(name, usage string, do func(*cli.Context, lab.Options, string) error, extra ...cli.Flag) *cli.Command {
+		return &cli.Command{
+			Name:      name,
+			Usage:     usage,
+			ArgsUsage: "HOST",
+			Flags:     common(extra...),
+			Action: func(c *cli.Context) error {
+				opts, err := labOptions(c, env)
+				if err != nil {
+					return err
+				}
+				h, err := host(c)
+				if err != nil {
+					return err
+				}
+				rest, err := trailingFlags(c, c.Args().Tail())
+				if err != nil {
+					return err
+				}
+				if len(rest) > 0 {
+					return withCode(ExitUsage, fmt.Errorf("%s: unexpected arguments after %s: %s", name, h, strings.Join(rest, " ")))
+				}
+				if opts, err = labOptions(c, env); err != nil {
+					return err
+				}
+				return do(c, opts, h)
+			},
+		}
+	}
+	return &cli.Command{
+		Name:  "lab",
+		Usage: "local multi-host lab: N isolated hosts (netns + sshd + containerd) on this machine; needs root",
+		Subcommands: []*cli.Command{
+			{
+				Name:      "up",
+				Usage:     "create or complete a lab of N hosts and write its inventory (idempotent)",
+				UsageText: "clusterctl lab up --hosts N [--inventory FILE] [--name NAME] [--subnet CIDR] [--state-dir DIR]",
+				Flags: common(
+					&cli.IntFlag{Name: "hosts", Usage: "number of hosts `N`", Required: true},
+					&cli.StringFlag{Name: "inventory", Usage: "inventory `FILE` to write (default: the lab's, else ./" + lab.DefaultInventory + ")"},
+				),
+				Action: func(c *cli.Context) error {
+					opts, err := labOptions(c, env)
+					if err != nil {
+						return err
+					}
+					opts.Inventory = c.String("inventory")
+					return lab.Up(c.Context, opts, c.Int("hosts"))
+				},
+			},
+			{
+				Name:  "down",
+				Usage: "remove everything the lab made: processes, namespaces, links, cgroups, state, inventory",
+				Flags: common(),
+				Action: func(c *cli.Context) error {
+					opts, err := labOptions(c, env)
+					if err != nil {
+						return err
+					}
+					return lab.Down(c.Context, opts)
+				},
+			},
+			oneHost("kill", "power a host off (SIGKILL its PID 1, switch port down)",
+				func(c *cli.Context, o lab.Options, h string) error { return lab.Kill(c.Context, o, h) }),
+			oneHost("boot", "(re)boot a host with the same disk: fresh namespaces and /run, port up",
+				func(c *cli.Context, o lab.Options, h string) error { return lab.Boot(c.Context, o, h) }),
+			oneHost("partition", "cut a host off the network: from everyone, or --from some hosts",
+				func(c *cli.Context, o lab.Options, h string) error {
+					return lab.Partition(c.Context, o, h, c.StringSlice("from"))
+				},
+				&cli.StringSliceFlag{Name: "from", Usage: "cut only these `HOSTS` (h2,h3; \"workstation\" for the CLI's port)"}),
+			oneHost("heal", "remove a host's partition",
+				func(c *cli.Context, o lab.Options, h string) error { return lab.Heal(c.Context, o, h) }),
+			{
+				Name:  "status",
+				Usage: "show the lab's hosts, ports, partitions and services",
+				Flags: common(&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "`FORMAT`: text or json"}),
+				Action: func(c *cli.Context) error {
+					opts, err := labOptions(c, env)
+					if err != nil {
+						return err
+					}
+					if f := c.String("output"); f != "text" && f != "json" {
+						return withCode(ExitUsage, fmt.Errorf("status: unknown output format %q (want text or json)", f))
+					}
+					st, err := lab.Status(c.Context, opts)
+					if err != nil {
+						return err
+					}
+					return st.Write(env.Out, c.String("output"))
+				},
+			},
+			{
+				Name:      "exec",
+				Usage:     "run a command inside a host (its namespaces and cgroups); exit code propagated",
+				ArgsUsage: "HOST -- CMD [ARG...]",
+				Flags:     common(),
+				Action: func(c *cli.Context) error {
+					opts, err := labOptions(c, env)
+					if err != nil {
+						return err
+					}
+					h, err := host(c)
+					if err != nil {
+						return err
+					}
+					argv := c.Args().Tail()
+					if i := slices.Index(argv, "--"); i >= 0 {
+						rest, err := trailingFlags(c, argv[:i])
+						if err != nil {
+							return err
+						}
+						if len(rest) > 0 {
+							return withCode(ExitUsage, fmt.Errorf("exec: unexpected arguments before --: %s", strings.Join(rest, " ")))
+						}
+						if opts, err = labOptions(c, env); err != nil {
+							return err
+						}
+						argv = argv[i+1:]
+					}
+					if len(argv) == 0 {
+						return withCode(ExitUsage, errors.New("exec: missing command (lab exec HOST -- CMD...)"))
+					}
+					opts.In, opts.Err = env.In, env.Err
+					code, err := lab.Exec(c.Context, opts, h, argv)
+					if err != nil {
+						return err
+					}
+					if code != 0 {
+						return withCode(code, fmt.Errorf("%s: %s exited with status %d", h, argv[0], code))
+					}
+					return nil
+				},
+			},
+			{
+				Name:            "__init",
+				Hidden:          true,
+				Usage:           "PID 1 of a lab host (started by lab up and lab boot)",
+				SkipFlagParsing: true,
+				Action: func(c *cli.Context) error {
+					return lab.HostInit(c.Args().Slice())
+				},
+			},
+		},
+	}
+}
+
+// trailingFlags applies the command's flags found after its positional
+// arguments (`lab partition h1 --from h2`: urfave/cli v2 stops parsing at
+// the first argument) and returns the remaining arguments.
+func trailingFlags(c *cli.Context, args []string) ([]string, error) {
+	known := map[string]bool{}
+	for _, f := range c.Command.Flags {
+		for _, n := range f.Names() {
+			known[n] = true
+		}
+	}
+	var rest []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if !strings.HasPrefix(a, "-") || a == "-" {
+			rest = append(rest, a)
+			continue
+		}
+		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !known[name] {
+			return nil, withCode(ExitUsage, fmt.Errorf("%s: unknown flag %s", c.Command.Name, a))
+		}
+		if !hasVal {
+			if i+1 >= len(args) {
+				return nil, withCode(ExitUsage, fmt.Errorf("%s: flag %s needs a value", c.Command.Name, a))
+			}
+			i++
+			val = args[i]
+		}
+		if err := c.Set(name, val); err != nil {
+			return nil, withCode(ExitUsage, fmt.Errorf("%s: set %s: %w", c.Command.Name, a, err))
+		}
+	}
+	return rest, nil
+}
+
+// labOptions maps the common lab flags to lab.Options.
+func labOptions(c *cli.Context, env *Env) (lab.Options, error) {
+	opts := lab.Options{Name: c.String("name"), StateDir: c.String("state-dir"), Out: env.Out, Err: env.Err}
+	if s := c.String("subnet"); s != "" {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return opts, withCode(ExitUsage, fmt.Errorf("parse --subnet: %w", err))
+		}
+		opts.Subnet = p
+	}
+	return opts, nil
+}

@@ -1,0 +1,187 @@
+package lab
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"regexp"
+	"strings"
+)
+
+// inventoryMarker is the first line of every inventory the lab writes; the
+// lab only ever changes or removes files that start with it.
+func inventoryMarker(name string) string {
+	return "# written by clusterctl lab " + name + "; removed by lab down"
+}
+
+var yamlPlainRE = regexp.MustCompile(`^[A-Za-z0-9/_.@+-][A-Za-z0-9/_.@+ -]*[A-Za-z0-9/_.@+-]$|^[A-Za-z0-9/_.@+-]$`)
+
+// yamlString quotes s when a plain scalar would not read back as s.
+func yamlString(s string) string {
+	if yamlPlainRE.MatchString(s) && !strings.Contains(s, ": ") && !strings.Contains(s, " #") {
+		return s
+	}
+	return fmt.Sprintf("%q", s)
+}
+
+// renderInventory is a whole inventory for a lab.
+func renderInventory(name, stateDir string, hosts []hostState) string {
+	l := layout{dir: stateDir}
+	var b strings.Builder
+	b.WriteString(inventoryMarker(name) + "\n")
+	b.WriteString("apiVersion: clusterctl.dev/v1alpha1\nkind: Inventory\n")
+	fmt.Fprintf(&b, "cluster:\n  name: %s\n", name)
+	b.WriteString("ssh:\n  user: root\n")
+	fmt.Fprintf(&b, "  identityFile: %s\n", yamlString(l.key()))
+	fmt.Fprintf(&b, "  knownHosts: %s\n", yamlString(l.knownHosts()))
+	b.WriteString("  useAgent: false\n  sshConfig: none\n  connectTimeout: 3s\n")
+	b.WriteString("hosts:\n")
+	b.WriteString(renderHostEntries(name, hosts, "  "))
+	return b.String()
+}
+
+func renderHostEntries(name string, hosts []hostState, indent string) string {
+	var b strings.Builder
+	for _, h := range hosts {
+		fmt.Fprintf(&b, "%s- name: %s\n%s  address: %s\n%s  labels: {clusterctl.dev/lab: %s}\n",
+			indent, h.Name, indent, h.Address, indent, name)
+	}
+	return b.String()
+}
+
+var (
+	listItemRE  = regexp.MustCompile(`^(\s*)-(\s|$)`)
+	hostItemRE  = regexp.MustCompile(`^\s*-\s+name:\s*["']?([^"'\s#]+)`)
+	hostFieldRE = regexp.MustCompile(`^\s+name:\s*["']?([^"'\s#]+)`)
+	topKeyRE    = regexp.MustCompile(`^[^\s#-]`)
+)
+
+// mergeInventory adds the hosts missing from an inventory the lab wrote
+// earlier. Only the hosts list grows; every other line (a state: section
+// written by clusterctl, comments) is kept as it is.
+func mergeInventory(data, name string, hosts []hostState) (string, error) {
+	first, _, _ := strings.Cut(data, "\n")
+	if strings.TrimRight(first, "\r") != inventoryMarker(name) {
+		return "", fmt.Errorf("update inventory: not written by clusterctl lab %s (first line is not %q)", name, inventoryMarker(name))
+	}
+	lines := strings.Split(strings.TrimSuffix(data, "\n"), "\n")
+	start := -1
+	for i, ln := range lines {
+		if strings.HasPrefix(ln, "hosts:") {
+			start = i
+			break
+		}
+	}
+	present := map[string]bool{}
+	indent := "  "
+	end := len(lines) // insertion point: after the last content line of the block
+	if start >= 0 {
+		rest := strings.TrimSpace(strings.TrimPrefix(lines[start], "hosts:"))
+		switch {
+		case rest == "[]" || rest == "[] # none":
+			lines[start] = "hosts:"
+		case rest != "" && !strings.HasPrefix(rest, "#"):
+			return "", fmt.Errorf("update inventory: cannot extend hosts written in flow style (%q)", lines[start])
+		}
+		end = start + 1
+		first := true
+		for i := start + 1; i < len(lines); i++ {
+			ln := lines[i]
+			if topKeyRE.MatchString(ln) {
+				break
+			}
+			if strings.TrimSpace(ln) == "" || strings.HasPrefix(strings.TrimSpace(ln), "#") {
+				continue
+			}
+			end = i + 1
+			if m := listItemRE.FindStringSubmatch(ln); m != nil && first {
+				indent, first = m[1], false
+			}
+			if m := hostItemRE.FindStringSubmatch(ln); m != nil {
+				present[m[1]] = true
+			} else if m := hostFieldRE.FindStringSubmatch(ln); m != nil {
+				present[m[1]] = true
+			}
+		}
+	}
+	var add []hostState
+	for _, h := range hosts {
+		if !present[h.Name] {
+			add = append(add, h)
+		}
+	}
+	if len(add) == 0 {
+		return data, nil
+	}
+	entries := strings.TrimSuffix(renderHostEntries(name, add, indent), "\n")
+	var out []string
+	if start < 0 {
+		out = append(append(lines, "hosts:"), entries)
+	} else {
+		out = append(out, lines[:end]...)
+		out = append(out, entries)
+		out = append(out, lines[end:]...)
+	}
+	return strings.Join(out, "\n") + "\n", nil
+}
+
+// checkInventory fails if path exists and was not written by this lab.
+func checkInventory(path, name string) error {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read inventory: %w", err)
+	}
+	first, _, _ := strings.Cut(string(data), "\n")
+	if strings.TrimRight(first, "\r") != inventoryMarker(name) {
+		return fmt.Errorf("refuse to overwrite inventory %s: it was not written by clusterctl lab %s (remove it or pass --inventory)", path, name)
+	}
+	return nil
+}
+
+// writeInventory creates the inventory or adds missing hosts to it. It
+// reports whether the file changed.
+func writeInventory(path, name, stateDir string, hosts []hostState) (bool, error) {
+	data, err := os.ReadFile(path)
+	var out string
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		out = renderInventory(name, stateDir, hosts)
+	case err != nil:
+		return false, fmt.Errorf("read inventory: %w", err)
+	default:
+		out, err = mergeInventory(string(data), name, hosts)
+		if err != nil {
+			return false, fmt.Errorf("refuse to overwrite inventory %s: %w", path, err)
+		}
+		if out == string(data) {
+			return false, nil
+		}
+	}
+	return true, writeFileAtomic(path, []byte(out), 0o644)
+}
+
+// removeInventory removes path if the lab wrote it.
+func removeInventory(path, name string) (bool, error) {
+	if path == "" {
+		return false, nil
+	}
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("read inventory: %w", err)
+	}
+	first, _, _ := strings.Cut(string(data), "\n")
+	if strings.TrimRight(first, "\r") != inventoryMarker(name) {
+		return false, fmt.Errorf("remove inventory %s: first line is no longer %q; leaving it", path, inventoryMarker(name))
+	}
+	if err := os.Remove(path); err != nil {
+		return false, fmt.Errorf("remove inventory: %w", err)
+	}
+	return true, nil
+}

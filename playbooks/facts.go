@@ -1,0 +1,149 @@
+package playbooks
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Facts is what one round trip learns about a host before any change.
+type Facts struct {
+	Kernel, Machine, OS, OSID, OSLike string
+	Init                              string            // systemd | labinit | none
+	CgroupVersion                     int               // 1, 2, or 0 when /sys/fs/cgroup is missing
+	Overlay                           bool              // overlayfs in /proc/filesystems
+	BridgeNetfilter                   bool              // /proc/sys/net/bridge exists (br_netfilter)
+	Binaries                          map[string]string // name → path ("" when missing)
+	CNIBinDir                         string            // directory holding the CNI plugins we need
+	CapSysResource                    bool
+	PackageManager                    string
+	Sums                              map[string]string // managed file path → sha256 ("" when absent)
+	ContainerdBackup                  bool              // the original containerd config was saved
+	ContainerdManaged                 bool              // the current containerd config is ours
+	ContainerdUp                      bool              // containerd answers on its socket
+	Sysctl                            map[string]string // current values
+	OtherCNIConfs                     []string          // conflists that are not ours
+}
+
+// requiredBinaries are checked by preflight, with the package that provides
+// them on Debian-like systems.
+func requiredBinaries() []string {
+	return []string{"containerd", "ctr", "runc", "iptables", "iptables-restore", "iptables-save", "sha256sum", "install"}
+}
+
+// cniPlugins are the CNI plugins the conflist and containerd need.
+func cniPlugins() []string { return []string{"bridge", "host-local", "portmap", "loopback"} }
+
+// managedFiles are the files whose checksums facts report.
+func managedFiles() []string {
+	return []string{"/usr/local/bin/agentlet", ContainerdConfigPath, CNIConfPath, SysctlPath, SystemdUnitPath, LabinitUnitPath}
+}
+
+// factsScript is run with `sh -s` as root; it prints key=value lines.
+func factsScript() string {
+	var b strings.Builder
+	b.WriteString(`export LC_ALL=C
+echo "kernel=$(uname -r)"
+echo "machine=$(uname -m)"
+if [ -r /etc/os-release ]; then . /etc/os-release; fi
+echo "os=${PRETTY_NAME:-unknown}"
+echo "os_id=${ID:-}"
+echo "os_like=${ID_LIKE:-}"
+if [ -d /run/systemd/system ]; then echo init=systemd; elif [ -f /run/labinit/pid ]; then echo init=labinit; else echo init=none; fi
+if [ "$(stat -fc %T /sys/fs/cgroup 2>/dev/null)" = cgroup2fs ]; then echo cgroup=2; elif [ -d /sys/fs/cgroup ] && [ -n "$(ls /sys/fs/cgroup 2>/dev/null)" ]; then echo cgroup=1; else echo cgroup=0; fi
+if grep -qw overlay /proc/filesystems; then echo overlay=1; else echo overlay=0; fi
+if [ -d /proc/sys/net/bridge ]; then echo br_netfilter=1; else echo br_netfilter=0; fi
+echo "capeff=$(awk '/^CapEff:/ {print $2}' /proc/self/status)"
+for pm in apt-get dnf yum apk zypper; do if command -v $pm >/dev/null 2>&1; then echo "pkg=$pm"; break; fi; done
+`)
+	b.WriteString("for b in " + strings.Join(requiredBinaries(), " ") + "; do echo \"bin_$b=$(command -v $b 2>/dev/null)\"; done\n")
+	b.WriteString("for d in /usr/lib/cni /opt/cni/bin /usr/libexec/cni; do ok=1; for p in " + strings.Join(cniPlugins(), " ") +
+		"; do [ -x $d/$p ] || ok=0; done; if [ $ok = 1 ]; then echo \"cni_bin_dir=$d\"; break; fi; done\n")
+	for _, f := range managedFiles() {
+		fmt.Fprintf(&b, "if [ -f %[1]s ]; then echo \"sum:%[1]s=$(sha256sum %[1]s | cut -d' ' -f1)\"; else echo \"sum:%[1]s=\"; fi\n", f)
+	}
+	fmt.Fprintf(&b, "if [ -f %s ]; then echo containerd_backup=1; else echo containerd_backup=0; fi\n", ContainerdConfigBackup)
+	fmt.Fprintf(&b, "if grep -qF 'managed by clusterctl' %s 2>/dev/null; then echo containerd_managed=1; else echo containerd_managed=0; fi\n", ContainerdConfigPath)
+	fmt.Fprintf(&b, "if timeout 3 ctr --address %s version >/dev/null 2>&1; then echo containerd_up=1; else echo containerd_up=0; fi\n", ContainerdSocket)
+	for _, kv := range sysctls() {
+		fmt.Fprintf(&b, "echo \"sysctl:%s=$(cat /proc/sys/%s 2>/dev/null)\"\n", kv[0], strings.ReplaceAll(kv[0], ".", "/"))
+	}
+	fmt.Fprintf(&b, "for f in %s/*; do [ -e \"$f\" ] && [ \"$f\" != %s ] && echo \"othercni=$f\"; done\n", CNIConfDir, CNIConfPath)
+	b.WriteString("exit 0\n")
+	return b.String()
+}
+
+// ParseFacts parses the output of factsScript.
+func ParseFacts(out []byte) (*Facts, error) {
+	f := &Facts{Binaries: map[string]string{}, Sums: map[string]string{}, Sysctl: map[string]string{}}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), "=")
+		if !ok {
+			continue
+		}
+		switch {
+		case k == "kernel":
+			f.Kernel = v
+		case k == "machine":
+			f.Machine = v
+		case k == "os":
+			f.OS = v
+		case k == "os_id":
+			f.OSID = v
+		case k == "os_like":
+			f.OSLike = v
+		case k == "init":
+			f.Init = v
+		case k == "cgroup":
+			f.CgroupVersion, _ = strconv.Atoi(v)
+		case k == "overlay":
+			f.Overlay = v == "1"
+		case k == "br_netfilter":
+			f.BridgeNetfilter = v == "1"
+		case k == "capeff":
+			caps, err := strconv.ParseUint(v, 16, 64)
+			if err != nil {
+				return nil, fmt.Errorf("parse facts: CapEff %q: %w", v, err)
+			}
+			f.CapSysResource = caps&(1<<24) != 0
+		case k == "pkg":
+			f.PackageManager = v
+		case strings.HasPrefix(k, "bin_"):
+			f.Binaries[strings.TrimPrefix(k, "bin_")] = v
+		case k == "cni_bin_dir":
+			f.CNIBinDir = v
+		case strings.HasPrefix(k, "sum:"):
+			f.Sums[strings.TrimPrefix(k, "sum:")] = v
+		case k == "containerd_backup":
+			f.ContainerdBackup = v == "1"
+		case k == "containerd_managed":
+			f.ContainerdManaged = v == "1"
+		case k == "containerd_up":
+			f.ContainerdUp = v == "1"
+		case strings.HasPrefix(k, "sysctl:"):
+			f.Sysctl[strings.TrimPrefix(k, "sysctl:")] = v
+		case k == "othercni":
+			f.OtherCNIConfs = append(f.OtherCNIConfs, v)
+		}
+	}
+	if f.Kernel == "" || f.Init == "" {
+		return nil, fmt.Errorf("parse facts: incomplete output (%d bytes)", len(out))
+	}
+	sort.Strings(f.OtherCNIConfs)
+	return f, nil
+}
+
+// Arch maps the kernel machine name to a Go architecture.
+func (f *Facts) Arch() (string, error) {
+	switch f.Machine {
+	case "x86_64", "amd64":
+		return "amd64", nil
+	case "aarch64", "arm64":
+		return "arm64", nil
+	}
+	return "", fmt.Errorf("unsupported machine architecture %q (clusterctl ships agentlet for amd64 and arm64)", f.Machine)
+}

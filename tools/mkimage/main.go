@@ -1,0 +1,379 @@
+// Command mkimage builds a single-layer linux container image from local files
+// and writes it as a docker-archive tarball that `ctr -n k8s.io images import`
+// accepts. It needs no registry and no docker daemon.
+//
+// Every timestamp in the image is the Unix epoch and entries are sorted, so
+// the same inputs always give the same bytes (reproducible builds).
+//
+//	go run ./tools/mkimage -ref localhost/clusterctl/pause:1 -arch amd64 \
+//	    -file /pause=build/pause-linux-amd64:0755 -entrypoint /pause \
+//	    -o agentlet/pause/image/pause-linux-amd64.tar
+//
+//	go run ./tools/mkimage -ref localhost/clusterctl/busybox:1 -arch amd64 \
+//	    -file /bin/busybox=/usr/bin/busybox:0755 -link /bin/sh=busybox \
+//	    -dir /tmp:1777 -entrypoint /bin/sh -cmd -c -cmd 'sleep 3600' \
+//	    -env LANG=C.UTF-8 -o busybox.tar
+//
+// -entrypoint and -cmd may be repeated, one argument each, or given once as a
+// JSON array (-cmd '["-c","sleep 3600"]').
+//
+// It is a build-time tool: nothing shipped imports go-containerregistry.
+package main
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+)
+
+// defaultPath is the PATH every image gets before any -env.
+const defaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// epoch is the only timestamp that appears in an image.
+func epoch() time.Time { return time.Unix(0, 0).UTC() }
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintf(os.Stderr, "mkimage: %v\n", err)
+		if errors.Is(err, errUsage) {
+			os.Exit(2)
+		}
+		os.Exit(1)
+	}
+}
+
+// errUsage marks bad flags (exit code 2).
+var errUsage = errors.New("usage")
+
+// listFlag collects repeated string flags.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, " ") }
+func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
+
+// argvFlag collects an argv: one element per occurrence, or a JSON array.
+type argvFlag []string
+
+func (a *argvFlag) String() string { return strings.Join(*a, " ") }
+func (a *argvFlag) Set(s string) error {
+	if strings.HasPrefix(strings.TrimSpace(s), "[") {
+		var v []string
+		if err := json.Unmarshal([]byte(s), &v); err != nil {
+			return fmt.Errorf("parse JSON array %q: %w", s, err)
+		}
+		*a = append(*a, v...)
+		return nil
+	}
+	*a = append(*a, s)
+	return nil
+}
+
+// Options describe one image.
+type Options struct {
+	Ref        string
+	OS         string
+	Arch       string
+	Variant    string
+	Entries    []Entry
+	Entrypoint []string
+	Cmd        []string
+	Env        []string
+	WorkingDir string
+}
+
+// Entry is one file system entry of the layer.
+type Entry struct {
+	Path     string // absolute path inside the image
+	Type     byte   // tar.TypeReg, tar.TypeDir or tar.TypeSymlink
+	Mode     int64
+	Src      string // regular files: where to read the content from
+	Data     []byte // regular files: the content (read from Src when nil)
+	Linkname string // symlinks
+}
+
+func run(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("mkimage", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var files, links, dirs, envs listFlag
+	var entrypoint, cmd argvFlag
+	opts := Options{}
+	fs.StringVar(&opts.Ref, "ref", "", "image reference, e.g. localhost/clusterctl/pause:1 (required)")
+	fs.StringVar(&opts.Arch, "arch", "", "GOARCH of the image: amd64, arm64, ... (required)")
+	fs.StringVar(&opts.OS, "os", "linux", "OS of the image")
+	fs.StringVar(&opts.Variant, "variant", "", "platform variant (e.g. v8 for arm64); empty for none")
+	fs.StringVar(&opts.WorkingDir, "workdir", "/", "working directory")
+	out := fs.String("o", "", "output docker-archive tarball (required)")
+	fs.Var(&files, "file", "DST=SRC[:MODE] regular file (octal mode, default 0644); repeatable")
+	fs.Var(&links, "link", "DST=TARGET symlink; repeatable")
+	fs.Var(&dirs, "dir", "DST[:MODE] directory (default 0755); repeatable")
+	fs.Var(&envs, "env", "KEY=VALUE environment variable; repeatable")
+	fs.Var(&entrypoint, "entrypoint", "entrypoint argument; repeat per argument or pass a JSON array")
+	fs.Var(&cmd, "cmd", "cmd argument; repeat per argument or pass a JSON array")
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	var problems []error
+	if opts.Ref == "" {
+		problems = append(problems, errors.New("-ref is required"))
+	}
+	if opts.Arch == "" {
+		problems = append(problems, errors.New("-arch is required"))
+	}
+	if *out == "" {
+		problems = append(problems, errors.New("-o is required"))
+	}
+	if fs.NArg() > 0 {
+		problems = append(problems, fmt.Errorf("unexpected arguments %q", fs.Args()))
+	}
+	entries, err := parseEntries(files, links, dirs)
+	if err != nil {
+		problems = append(problems, err)
+	}
+	for _, e := range envs {
+		if !strings.Contains(e, "=") {
+			problems = append(problems, fmt.Errorf("-env %q: want KEY=VALUE", e))
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("%w: %w", errUsage, errors.Join(problems...))
+	}
+	opts.Entries, opts.Entrypoint, opts.Cmd, opts.Env = entries, entrypoint, cmd, envs
+	for i := range opts.Entries {
+		e := &opts.Entries[i]
+		if e.Type == tar.TypeReg && e.Data == nil {
+			data, err := os.ReadFile(e.Src)
+			if err != nil {
+				return fmt.Errorf("read %s for %s: %w", e.Src, e.Path, err)
+			}
+			e.Data = data
+		}
+	}
+
+	ref, img, err := Build(opts)
+	if err != nil {
+		return err
+	}
+	if err := writeArchive(*out, ref, img); err != nil {
+		return err
+	}
+	id, err := img.ConfigName()
+	if err != nil {
+		return fmt.Errorf("compute image id: %w", err)
+	}
+	fmt.Fprintf(stdout, "%s %s/%s id=%s -> %s\n", ref.Name(), opts.OS, opts.Arch, id, *out)
+	return nil
+}
+
+// parseEntries turns the -file, -link and -dir flags into layer entries.
+func parseEntries(files, links, dirs []string) ([]Entry, error) {
+	var entries []Entry
+	var errs []error
+	for _, f := range files {
+		dst, rest, ok := strings.Cut(f, "=")
+		if !ok || dst == "" || rest == "" {
+			errs = append(errs, fmt.Errorf("-file %q: want DST=SRC[:MODE]", f))
+			continue
+		}
+		src, mode, err := splitMode(rest, 0o644)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("-file %q: %w", f, err))
+			continue
+		}
+		entries = append(entries, Entry{Path: dst, Type: tar.TypeReg, Mode: mode, Src: src})
+	}
+	for _, l := range links {
+		dst, target, ok := strings.Cut(l, "=")
+		if !ok || dst == "" || target == "" {
+			errs = append(errs, fmt.Errorf("-link %q: want DST=TARGET", l))
+			continue
+		}
+		entries = append(entries, Entry{Path: dst, Type: tar.TypeSymlink, Mode: 0o777, Linkname: target})
+	}
+	for _, d := range dirs {
+		dst, mode, err := splitMode(d, 0o755)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("-dir %q: %w", d, err))
+			continue
+		}
+		entries = append(entries, Entry{Path: dst, Type: tar.TypeDir, Mode: mode})
+	}
+	return entries, errors.Join(errs...)
+}
+
+// splitMode splits "X:0755" into X and the octal mode; without ":MODE" the
+// default applies.
+func splitMode(s string, def int64) (string, int64, error) {
+	i := strings.LastIndex(s, ":")
+	if i < 0 {
+		return s, def, nil
+	}
+	m, err := strconv.ParseInt(s[i+1:], 8, 64)
+	if err != nil || m < 0 || m > 0o7777 {
+		return "", 0, fmt.Errorf("bad octal mode %q", s[i+1:])
+	}
+	return s[:i], m, nil
+}
+
+// Build assembles the image in memory. It reads nothing from disk: regular
+// file entries must carry their Data.
+func Build(opts Options) (name.Tag, v1.Image, error) {
+	ref, err := name.NewTag(opts.Ref)
+	if err != nil {
+		return name.Tag{}, nil, fmt.Errorf("parse reference %q: %w", opts.Ref, err)
+	}
+	layerTar, err := LayerTar(opts.Entries)
+	if err != nil {
+		return name.Tag{}, nil, err
+	}
+	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
+		return io.NopCloser(bytes.NewReader(layerTar)), nil
+	}, tarball.WithCompressionLevel(gzip.BestCompression), tarball.WithMediaType(types.OCILayer), tarball.WithCompressedCaching)
+	if err != nil {
+		return name.Tag{}, nil, fmt.Errorf("build layer: %w", err)
+	}
+	base := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
+	base = mutate.ConfigMediaType(base, types.OCIConfigJSON)
+	osName := opts.OS
+	if osName == "" {
+		osName = "linux"
+	}
+	cfg := &v1.ConfigFile{
+		Architecture: opts.Arch,
+		OS:           osName,
+		Variant:      opts.Variant,
+		Created:      v1.Time{Time: epoch()},
+		Config: v1.Config{
+			Env:        append([]string{defaultPath}, opts.Env...),
+			Entrypoint: opts.Entrypoint,
+			Cmd:        opts.Cmd,
+			WorkingDir: opts.WorkingDir,
+		},
+		RootFS: v1.RootFS{Type: "layers"},
+	}
+	img, err := mutate.ConfigFile(base, cfg)
+	if err != nil {
+		return name.Tag{}, nil, fmt.Errorf("set image config: %w", err)
+	}
+	img, err = mutate.Append(img, mutate.Addendum{
+		Layer:   layer,
+		History: v1.History{Created: v1.Time{Time: epoch()}, CreatedBy: "clusterctl mkimage"},
+	})
+	if err != nil {
+		return name.Tag{}, nil, fmt.Errorf("append layer: %w", err)
+	}
+	return ref, img, nil
+}
+
+// LayerTar renders the entries as an uncompressed tar: sorted by path, parent
+// directories added (0755) where not given, owner root, every time the epoch.
+func LayerTar(entries []Entry) ([]byte, error) {
+	byPath := map[string]Entry{}
+	for _, e := range entries {
+		p := path.Clean("/" + e.Path)
+		if p == "/" {
+			return nil, fmt.Errorf("entry %q: the root directory cannot be an entry", e.Path)
+		}
+		if _, dup := byPath[p]; dup {
+			return nil, fmt.Errorf("entry %s: given twice", p)
+		}
+		e.Path = p
+		byPath[p] = e
+	}
+	for p := range byPath {
+		for d := path.Dir(p); d != "/"; d = path.Dir(d) {
+			if prev, ok := byPath[d]; ok {
+				if prev.Type != tar.TypeDir {
+					return nil, fmt.Errorf("entry %s: parent %s is not a directory", p, d)
+				}
+				continue
+			}
+			byPath[d] = Entry{Path: d, Type: tar.TypeDir, Mode: 0o755}
+		}
+	}
+	paths := make([]string, 0, len(byPath))
+	for p := range byPath {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, p := range paths {
+		e := byPath[p]
+		hdr := &tar.Header{
+			Typeflag: e.Type,
+			Name:     strings.TrimPrefix(p, "/"),
+			Mode:     e.Mode,
+			ModTime:  epoch(),
+		}
+		switch e.Type {
+		case tar.TypeDir:
+			hdr.Name += "/"
+		case tar.TypeSymlink:
+			hdr.Linkname = e.Linkname
+		case tar.TypeReg:
+			hdr.Size = int64(len(e.Data))
+		default:
+			return nil, fmt.Errorf("entry %s: unsupported type %q", p, e.Type)
+		}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return nil, fmt.Errorf("write tar header %s: %w", p, err)
+		}
+		if e.Type == tar.TypeReg {
+			if _, err := tw.Write(e.Data); err != nil {
+				return nil, fmt.Errorf("write tar entry %s: %w", p, err)
+			}
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, fmt.Errorf("close layer tar: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// writeArchive writes img as a docker-archive tarball to file, atomically.
+func writeArchive(file string, ref name.Tag, img v1.Image) error {
+	dir := filepath.Dir(file)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create output directory: %w", err)
+	}
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(file)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("create output: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // no-op after the rename
+	if err := tarball.Write(ref, img, tmp); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write image archive: %w", err)
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return fmt.Errorf("chmod output: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("close output: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), file); err != nil {
+		return fmt.Errorf("rename output: %w", err)
+	}
+	return nil
+}
