@@ -1,5 +1,4 @@
 package e2e
-package e2e
 
 import (
 	"bytes"
@@ -55,7 +54,7 @@ func (r result) String() string {
 	return fmt.Sprintf("clusterctl %s → exit %d\nstdout:\n%s\nstderr:\n%s", strings.Join(r.args, " "), r.code, r.stdout, r.stderr)
 }
 
-func clusterctl(t *testing.T, args ...string) result {
+func clusterctl(t testing.TB, args ...string) result {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	var out, errb bytes.Buffer
@@ -71,7 +70,7 @@ func clusterctl(t *testing.T, args ...string) result {
 	return r
 }
 
-func mustOK(t *testing.T, args ...string) result {
+func mustOK(t testing.TB, args ...string) result {
 	t.Helper()
 	r := clusterctl(t, args...)
 	if r.code != 0 {
@@ -80,7 +79,7 @@ func mustOK(t *testing.T, args ...string) result {
 	return r
 }
 
-func needLab(t *testing.T) {
+func needLab(t testing.TB) {
 	t.Helper()
 	if runtime.GOOS != "linux" {
 		t.Skip("skipping lab test: the local lab needs Linux")
@@ -100,7 +99,7 @@ type lab struct {
 	name, inv, subnet string
 }
 
-func newLab(t *testing.T, hosts int) *lab {
+func newLab(t testing.TB, hosts int) *lab {
 	t.Helper()
 	needLab(t)
 	id := os.Getpid() % 200
@@ -123,7 +122,7 @@ func (l *lab) labArgs(args ...string) []string {
 }
 
 // exec runs a shell command inside a lab host.
-func (l *lab) exec(t *testing.T, host, script string) string {
+func (l *lab) exec(t testing.TB, host, script string) string {
 	t.Helper()
 	return mustOK(t, append(l.labArgs("exec"), host, "--", "sh", "-c", script)...).stdout
 }
@@ -326,7 +325,7 @@ func TestBringUp(t *testing.T) {
 	})
 
 	t.Run("reset undoes up", func(t *testing.T) {
-		mustOK(t, "reset", "-i", l.inv)
+		mustOK(t, "reset", "--yes", "-i", l.inv)
 		for _, h := range hosts {
 			out := l.exec(t, h, `
 ls /usr/local/bin/agentlet /var/lib/agentlet /etc/cni/net.d/10-clusterctl.conflist /etc/labinit/agentlet.service 2>/dev/null

@@ -132,9 +132,15 @@ func waitFor(ctx context.Context, timeout, every time.Duration, check func() err
 	}
 }
 
-// IsUnreachable reports whether err means the host could not be reached
-// (as opposed to a command failing on it).
+// IsUnreachable reports whether err means the host could not be reached at
+// all: no TCP connection or no SSH handshake. Authentication and host key
+// failures are not: the host answered, and the user must act.
 func IsUnreachable(err error) bool {
 	var de *remote.DialError
-	return errors.As(err, &de)
+	var mismatch *remote.HostKeyMismatchError
+	var unknown *remote.UnknownHostKeyError
+	if !errors.As(err, &de) || errors.As(err, &mismatch) || errors.As(err, &unknown) {
+		return false
+	}
+	return de.Op == remote.OpConnect || de.Op == remote.OpHandshake
 }

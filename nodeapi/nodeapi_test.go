@@ -1,0 +1,99 @@
+package nodeapi
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+const validSpec = `{"apiVersion":"nodeapi.clusterctl.dev/v1alpha1","nodeName":"h1",
+"cluster":{"name":"lab","podCIDR":"10.244.0.0/16","serviceCIDR":"10.96.0.0/12","domain":"cluster.local"},
+"podCIDR":"10.244.1.0/24","generation":3,"writer":"me@laptop","writtenAt":"2026-11-21T22:00:00Z"}`
+
+func TestDecodeNodeSpec(t *testing.T) {
+	s, err := DecodeNodeSpec(strings.NewReader(validSpec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.NodeName != "h1" || s.Generation != 3 || s.PodCIDR != "10.244.1.0/24" {
+		t.Errorf("decoded %+v", s)
+	}
+	for _, tc := range []struct {
+		name, in string
+		want     []string
+	}{
+		{"unknown field", strings.Replace(validSpec, `"writer"`, `"writter"`, 1), []string{`unknown field "writter"`}},
+		{"trailing data", validSpec + "{}", []string{"trailing data"}},
+		{"not json", "nope", []string{"decode node spec"}},
+		{"every problem at once", `{"apiVersion":"v0","generation":0,"cluster":{"podCIDR":"10.244.0.0/16","serviceCIDR":"x"},"podCIDR":"10.9.0.0/24"}`,
+			[]string{`apiVersion: unsupported "v0"`, "nodeName: required", "generation: must be positive", "cluster.name: required",
+				"cluster.serviceCIDR", "podCIDR: 10.9.0.0/24 is not inside cluster.podCIDR 10.244.0.0/16"}},
+		{"node CIDR larger than cluster", strings.Replace(validSpec, `"10.244.1.0/24"`, `"10.244.0.0/8"`, 1), []string{"is not inside"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := DecodeNodeSpec(strings.NewReader(tc.in))
+			if err == nil {
+				t.Fatal("want an error")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestCheckFence(t *testing.T) {
+	at := time.Date(2026, 11, 21, 22, 0, 0, 0, time.UTC)
+	held := &NodeSpec{NodeName: "h1", Generation: 5, Writer: "alice@a", WrittenAt: at}
+	if err := CheckFence(nil, &NodeSpec{Generation: 1}); err != nil {
+		t.Errorf("empty node: %v", err)
+	}
+	for _, g := range []int64{5, 6} {
+		if err := CheckFence(held, &NodeSpec{NodeName: "h1", Generation: g}); err != nil {
+			t.Errorf("generation %d over 5: %v", g, err)
+		}
+	}
+	err := CheckFence(held, &NodeSpec{NodeName: "h1", Generation: 4})
+	var se *StaleGenerationError
+	if !errors.As(err, &se) || se.Held != 5 || se.Offered != 4 {
+		t.Fatalf("want StaleGenerationError, got %v", err)
+	}
+	for _, w := range []string{"generation 4", "holds generation 5", "alice@a", "2026-11-21T22:00:00Z", "recover"} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("fence error %q lacks %q", err, w)
+		}
+	}
+}
+
+func TestDecodeNodeStatus(t *testing.T) {
+	st, err := DecodeNodeStatus([]byte(`{"apiVersion":"nodeapi.clusterctl.dev/v1alpha1","futureField":1,
+"conditions":[{"type":"Ready","status":"True"},{"type":"SandboxImageReady","status":"False","reason":"X"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.Ready() {
+		t.Error("Ready() = false")
+	}
+	if c, ok := st.Condition(ConditionSandboxImage); !ok || c.Reason != "X" {
+		t.Errorf("Condition = %+v, %v", c, ok)
+	}
+	if _, err := DecodeNodeStatus([]byte(`{"apiVersion":"v9"}`)); err == nil {
+		t.Error("unsupported apiVersion: want an error")
+	}
+}
+
+// FuzzDecodeNodeSpec: decoding never panics, and whatever decodes validates.
+func FuzzDecodeNodeSpec(f *testing.F) {
+	f.Add(validSpec)
+	f.Add(`{}`)
+	f.Add(`{"podCIDR":"::/0","cluster":{"podCIDR":"::/0"}}`)
+	f.Fuzz(func(t *testing.T, in string) {
+		s, err := DecodeNodeSpec(strings.NewReader(in))
+		if err == nil && s.Validate() != nil {
+			t.Errorf("decoded spec does not validate: %+v", s)
+		}
+	})
+}
