@@ -17,6 +17,7 @@ const (
 	ReasonReady               = "AgentletReady"
 	ReasonNotReady            = "ConditionsNotMet"
 	ReasonNotRunning          = "AgentletNotRunning"
+	ReasonStarting            = "AgentletStarting"
 	ReasonHeartbeatStale      = "HeartbeatStale"
 	ReasonRuntimeReady        = "RuntimeReady"
 	ReasonRuntimeUnreachable  = "RuntimeUnreachable"

@@ -166,8 +166,8 @@ func TestMergeConditions(t *testing.T) {
 	}
 	next := []nodeapi.Condition{
 		{Type: "A", Status: nodeapi.True, Reason: "Y", Message: "new message"}, // only reason changed: no transition
-		{Type: "B", Status: nodeapi.True, Reason: "X"},                        // status changed
-		{Type: "D", Status: nodeapi.False, Reason: "X"},                       // new condition
+		{Type: "B", Status: nodeapi.True, Reason: "X"},                         // status changed
+		{Type: "D", Status: nodeapi.False, Reason: "X"},                        // new condition
 	}
 	got := mergeConditions(prev, next, t1)
 	want := []time.Time{t0, t1, t1}

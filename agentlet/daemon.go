@@ -92,11 +92,29 @@ type daemonState struct {
 	rulesFor    string // cluster pod CIDR whose base rules were last seen in place
 	specGen     int64
 	specErr     string
+	ticked      bool
+}
+
+// restore picks up the status a previous daemon published (the run
+// directory survives daemon restarts, not reboots), so a restart keeps the
+// conditions' transition times and the recent errors.
+func (d *Daemon) restore() {
+	data, err := os.ReadFile(d.Paths.StatusPath())
+	if err != nil {
+		return
+	}
+	prev, err := nodeapi.DecodeNodeStatus(data)
+	if err != nil {
+		return
+	}
+	d.state.last = prev
+	d.state.events = prev.RecentErrors
 }
 
 // Run ticks until ctx is done. A value on wake triggers a tick at once.
 func (d *Daemon) Run(ctx context.Context, wake <-chan struct{}) error {
 	d.state.started = d.Now()
+	d.restore()
 	d.Log.Info("daemon started", "version", version.Version, "pid", os.Getpid(),
 		"endpoint", d.Endpoint, "interval", d.Interval, "root", d.Paths.Root)
 	timer := time.NewTimer(0)
@@ -180,9 +198,10 @@ func (d *Daemon) Tick(ctx context.Context) (*nodeapi.NodeStatus, error) {
 		d.Log.Error("error", "reason", p.reason, "msg", p.message)
 	}
 	var prev []nodeapi.Condition
-	if d.state.last != nil {
-		prev = d.state.last.Conditions
+	if d.state.last != nil && d.state.ticked {
+		prev = d.state.last.Conditions // the first tick logs every condition
 	}
+	d.state.ticked = true
 	for _, c := range conditionChanges(prev, st.Conditions) {
 		log := d.Log.Info
 		if c.Status != nodeapi.True {

@@ -432,3 +432,27 @@ func TestDaemonRunWakesAndStops(t *testing.T) {
 		t.Fatal("Run did not stop")
 	}
 }
+
+func TestDaemonRestartKeepsTransitionTimes(t *testing.T) {
+	h := newHarness(t)
+	h.rt.VersionErr = errors.New("connection refused")
+	st := h.tick()
+	since := cond(t, st, nodeapi.ConditionRuntimeReady).LastTransitionTime
+
+	// A new daemon process on the same host: same files, fresh memory.
+	h.clock.Advance(time.Minute)
+	h.d.state = daemonState{}
+	h.d.restore()
+	h.log.Reset()
+	st = h.tick()
+	if got := cond(t, st, nodeapi.ConditionRuntimeReady).LastTransitionTime; !got.Equal(since) {
+		t.Errorf("transition time after restart = %s, want %s", got, since)
+	}
+	if len(st.RecentErrors) != 1 || st.RecentErrors[0].Count != 2 {
+		t.Errorf("recent errors after restart = %+v, want the old one counted twice", st.RecentErrors)
+	}
+	// The first tick of a daemon logs every condition once.
+	if n := strings.Count(h.log.String(), " condition "); n != 5 {
+		t.Errorf("first tick logged %d conditions, want 5:\n%s", n, h.log)
+	}
+}

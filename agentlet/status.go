@@ -38,12 +38,12 @@ func (r StatusReader) Read() (*nodeapi.NodeStatus, error) {
 		if derr == nil {
 			return viewStatus(pub, alive, now), nil
 		}
-		local := r.local(now)
+		local := r.local(now, alive)
 		local.RecentErrors = append(local.RecentErrors, nodeapi.Event{Time: now, Reason: "StatusUnreadable",
 			Message: clip(fmt.Sprintf("read %s: %v", r.Paths.StatusPath(), derr)), Count: 1})
 		return local, nil
 	case errors.Is(err, fs.ErrNotExist):
-		return r.local(now), nil
+		return r.local(now, alive), nil
 	default:
 		return nil, fmt.Errorf("read published status: %w", err)
 	}
@@ -67,14 +67,15 @@ func (r StatusReader) Wait(ctx context.Context, poll time.Duration) (*nodeapi.No
 
 // local builds a status from what can be learned without the daemon: the
 // host's facts and the held spec.
-func (r StatusReader) local(now time.Time) *nodeapi.NodeStatus {
+func (r StatusReader) local(now time.Time, alive bool) *nodeapi.NodeStatus {
 	facts, ferr := r.Facts()
 	spec, _, specErr := loadSpec(r.Paths.SpecPath())
-	return localStatus(facts, ferr, spec, specErr, now)
+	return localStatus(facts, ferr, spec, specErr, alive, now)
 }
 
-// localStatus is the status of a node whose daemon never published one.
-func localStatus(facts HostFacts, factsErr error, spec *nodeapi.NodeSpec, specErr error, now time.Time) *nodeapi.NodeStatus {
+// localStatus is the status of a node whose daemon has not published one:
+// it never ran, or (alive) it has just started.
+func localStatus(facts HostFacts, factsErr error, spec *nodeapi.NodeSpec, specErr error, alive bool, now time.Time) *nodeapi.NodeStatus {
 	capacity, allocatable := Capacity(facts)
 	st := &nodeapi.NodeStatus{
 		APIVersion:      nodeapi.APIVersion,
@@ -90,12 +91,16 @@ func localStatus(facts HostFacts, factsErr error, spec *nodeapi.NodeSpec, specEr
 	if spec != nil {
 		st.NodeName, st.PodCIDR, st.SpecGeneration, st.SpecWriter = spec.NodeName, spec.PodCIDR, spec.Generation, spec.Writer
 	}
-	msg := "the agentlet daemon has not published a status on this host"
+	reason, msg := ReasonNotRunning, "the agentlet daemon has not published a status on this host"
+	if alive {
+		reason, msg = ReasonStarting, "the agentlet daemon is starting and has not published a status yet"
+		st.DaemonRunning = true
+	}
 	st.Conditions = []nodeapi.Condition{
-		{Type: nodeapi.ConditionReady, Status: nodeapi.False, Reason: ReasonNotRunning, Message: msg, LastTransitionTime: now},
+		{Type: nodeapi.ConditionReady, Status: nodeapi.False, Reason: reason, Message: msg, LastTransitionTime: now},
 	}
 	for _, typ := range []string{nodeapi.ConditionRuntimeReady, nodeapi.ConditionSandboxImage, nodeapi.ConditionNetworkReady, nodeapi.ConditionSpecApplied} {
-		st.Conditions = append(st.Conditions, nodeapi.Condition{Type: typ, Status: nodeapi.Unknown, Reason: ReasonNotRunning,
+		st.Conditions = append(st.Conditions, nodeapi.Condition{Type: typ, Status: nodeapi.Unknown, Reason: reason,
 			Message: msg, LastTransitionTime: now})
 	}
 	if factsErr != nil {

@@ -215,3 +215,18 @@ func TestStatusReaderWait(t *testing.T) {
 		t.Fatalf("wait = ready %v, %v", st.Ready(), err)
 	}
 }
+
+func TestStatusReaderDaemonStarting(t *testing.T) {
+	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	r := newReader(t, now)
+	if err := os.MkdirAll(r.Paths.RunDir(), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(r.Paths.PidPath(), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	st, err := r.Read()
+	if err != nil || !st.DaemonRunning || st.Ready() || st.Conditions[0].Reason != ReasonStarting {
+		t.Errorf("starting daemon: %+v, %v", st, err)
+	}
+}

@@ -84,11 +84,23 @@ func TestReapsOrphans(t *testing.T) {
 	if err := ns.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		_ = ns.Process.Signal(syscall.SIGTERM) // --kill-child takes pause down too
-		_ = ns.Wait()
-	})
 	var pausePid int
+	t.Cleanup(func() {
+		// unshare ignores SIGTERM while it waits; ending pause (PID 1 of
+		// the namespace) ends it. SIGKILL to unshare is the fallback:
+		// --kill-child then takes pause down.
+		if pausePid != 0 {
+			_ = syscall.Kill(pausePid, syscall.SIGTERM)
+		}
+		done := make(chan struct{})
+		go func() { _ = ns.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			_ = ns.Process.Kill()
+			<-done
+		}
+	})
 	deadline := time.Now().Add(5 * time.Second)
 	for pausePid == 0 && time.Now().Before(deadline) {
 		pausePid = childOf(t, ns.Process.Pid, "pause")
@@ -99,13 +111,15 @@ func TestReapsOrphans(t *testing.T) {
 	}
 
 	// sh starts sleep in the background and exits: sleep is orphaned and
-	// re-parented to PID 1 of the namespace, i.e. pause.
-	orphan := exec.Command("nsenter", "-t", strconv.Itoa(pausePid), "-p", "--", "sh", "-c", "sleep 0.7 & exit 0")
+	// re-parented to PID 1 of the namespace, i.e. pause. (sleep must not
+	// hold our output pipe, or CombinedOutput would wait for it.)
+	orphan := exec.Command("nsenter", "-t", strconv.Itoa(pausePid), "-p", "--", "sh", "-c",
+		"sleep 1.5 </dev/null >/dev/null 2>&1 & exit 0")
 	if out, err := orphan.CombinedOutput(); err != nil {
 		t.Fatalf("start orphan: %v\n%s", err, out)
 	}
 	var sleepPid int
-	deadline = time.Now().Add(2 * time.Second)
+	deadline = time.Now().Add(1200 * time.Millisecond)
 	for sleepPid == 0 && time.Now().Before(deadline) {
 		sleepPid = childOf(t, pausePid, "sleep")
 		time.Sleep(10 * time.Millisecond)
@@ -114,7 +128,7 @@ func TestReapsOrphans(t *testing.T) {
 		t.Fatal("the orphan was not re-parented to pause")
 	}
 	// Once sleep exits, pause must wait() for it: the zombie disappears.
-	deadline = time.Now().Add(5 * time.Second)
+	deadline = time.Now().Add(6 * time.Second)
 	for {
 		if _, err := os.Stat(filepath.Join("/proc", strconv.Itoa(sleepPid))); errors.Is(err, os.ErrNotExist) {
 			break
