@@ -34,10 +34,6 @@ func labCommand(env *Env) *cli.Command {
 			ArgsUsage: "HOST",
 			Flags:     common(extra...),
 			Action: func(c *cli.Context) error {
-				opts, err := labOptions(c, env)
-				if err != nil {
-					return err
-				}
 				h, err := host(c)
 				if err != nil {
 					return err
@@ -49,7 +45,8 @@ func labCommand(env *Env) *cli.Command {
 				if len(rest) > 0 {
 					return withCode(ExitUsage, fmt.Errorf("%s: unexpected arguments after %s: %s", name, h, strings.Join(rest, " ")))
 				}
-				if opts, err = labOptions(c, env); err != nil {
+				opts, err := labOptions(c, env)
+				if err != nil {
 					return err
 				}
 				return do(c, opts, h)
@@ -63,15 +60,18 @@ func labCommand(env *Env) *cli.Command {
 			{
 				Name:      "up",
 				Usage:     "create or complete a lab of N hosts and write its inventory (idempotent)",
-				UsageText: "clusterctl lab up --hosts N [--inventory FILE] [--name NAME] [--subnet CIDR] [--state-dir DIR]",
+				UsageText: "clusterctl lab up --hosts N [-i|--inventory FILE] [--name NAME] [--subnet CIDR] [--state-dir DIR]",
 				Flags: common(
-					&cli.IntFlag{Name: "hosts", Usage: "number of hosts `N`", Required: true},
-					&cli.StringFlag{Name: "inventory", Usage: "inventory `FILE` to write (default: the lab's, else ./" + lab.DefaultInventory + ")"},
+					&cli.IntFlag{Name: "hosts", Usage: "number of hosts `N` (required)"},
+					&cli.StringFlag{Name: "inventory", Aliases: []string{"i"}, Usage: "inventory `FILE` to write (default: the lab's, else ./" + lab.DefaultInventory + ")"},
 				),
 				Action: func(c *cli.Context) error {
 					opts, err := labOptions(c, env)
 					if err != nil {
 						return err
+					}
+					if c.Int("hosts") < 1 {
+						return withCode(ExitUsage, errors.New("up: --hosts N (at least 1) is required"))
 					}
 					opts.Inventory = c.String("inventory")
 					return lab.Up(c.Context, opts, c.Int("hosts"))
@@ -125,16 +125,17 @@ func labCommand(env *Env) *cli.Command {
 				ArgsUsage: "HOST -- CMD [ARG...]",
 				Flags:     common(),
 				Action: func(c *cli.Context) error {
-					opts, err := labOptions(c, env)
-					if err != nil {
-						return err
-					}
 					h, err := host(c)
 					if err != nil {
 						return err
 					}
+					// HOST [flags] -- CMD...: flags after the host go up to "--".
 					argv := c.Args().Tail()
-					if i := slices.Index(argv, "--"); i >= 0 {
+					if len(argv) > 0 && strings.HasPrefix(argv[0], "-") {
+						i := slices.Index(argv, "--")
+						if i < 0 {
+							return withCode(ExitUsage, errors.New("exec: put the command after -- (lab exec HOST -- CMD...)"))
+						}
 						rest, err := trailingFlags(c, argv[:i])
 						if err != nil {
 							return err
@@ -142,10 +143,11 @@ func labCommand(env *Env) *cli.Command {
 						if len(rest) > 0 {
 							return withCode(ExitUsage, fmt.Errorf("exec: unexpected arguments before --: %s", strings.Join(rest, " ")))
 						}
-						if opts, err = labOptions(c, env); err != nil {
-							return err
-						}
 						argv = argv[i+1:]
+					}
+					opts, err := labOptions(c, env)
+					if err != nil {
+						return err
 					}
 					if len(argv) == 0 {
 						return withCode(ExitUsage, errors.New("exec: missing command (lab exec HOST -- CMD...)"))

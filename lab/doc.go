@@ -47,9 +47,10 @@
 //	/etc /opt /var/lib   overlayfs, lower = the machine's dir, upper = ovl/{etc,opt,varlib}
 //	/var/lib/containerd  bind of var-lib-containerd (plain ext4: the overlayfs
 //	                     snapshotter cannot live on overlayfs)
-//	/usr/local/bin /var/log /root (0700) /tmp (1777) /var/tmp (1777)   binds
+//	/usr/local/bin /var/log /root (0700) /tmp (1777)   binds
+//	/var/tmp (1777)      bind, after /tmp: its source may be below /var/tmp
 //	STATE                an empty read-only tmpfs hides the lab's state (keys,
-//	                     other hosts' disks) when it is still visible
+//	                     other hosts' disks) if the binds did not already
 //
 // Everything else (/usr, /bin, ...) is the machine's and shared: software
 // inside hosts must not write there.
@@ -71,13 +72,14 @@
 //     (and not waiting in back-off) are started, services whose file was
 //     removed are stopped (SIGTERM, SIGKILL after 10s), services whose file
 //     changed are stopped and started with the new content.
-//   - Restart policy: the first restart after a service ran at least 10s (or
-//     after its first start) is immediate, so `kill -TERM $(cat
-//     /run/labinit/NAME.pid)` restarts a Restart=always service within
-//     milliseconds; further quick exits back off RestartSec, 2x, 4x ... capped
-//     at 30s. on-failure restarts on a non-zero exit or a signal other than
-//     HUP, INT, TERM and PIPE (as systemd). Only the main process is
-//     signalled when stopping (systemd's KillMode=process, so containerd's
+//   - Restart policy: exits are counted in streaks; a streak ends once the
+//     service has stayed up 10s. The first restart of a streak is immediate,
+//     so `kill -TERM $(cat /run/labinit/NAME.pid)` restarts a Restart=always
+//     service within milliseconds; further restarts in the streak wait
+//     RestartSec, 2x, 4x ... at most 30s (crash loops). on-failure restarts
+//     on a non-zero exit or a signal other than HUP, INT, TERM and PIPE (as
+//     systemd: a TERM-ed on-failure service stays stopped). Stopping signals
+//     only the main process (systemd's KillMode=process, so containerd's
 //     shims survive a containerd restart).
 //   - /run/labinit/pid holds "1" (its presence is how `clusterctl up` detects
 //     labinit); /run/labinit/NAME.pid holds a running service's main PID and
@@ -96,8 +98,9 @@
 //
 // # State
 //
-// STATE (default /var/tmp/clusterctl-lab/NAME; never below a directory that is
-// overlaid or bind-mounted inside hosts) holds lab.json (subnet, hosts,
+// STATE (default /var/tmp/clusterctl-lab/NAME; never below /etc, /opt,
+// /var/lib, /tmp, /run, /var/log, /root or /usr/local/bin, which hosts
+// replace before their own mounts are made) holds lab.json (subnet, hosts,
 // cgroup hierarchies, inventory path, partitions), the workstation key
 // id_ed25519[.pub], known_hosts with every host's real key, and hosts/hI.
 // `lab down` removes every process, namespace, link, cgroup and file the lab

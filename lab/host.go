@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -51,18 +52,34 @@ func bootHost(ctx context.Context, c *config, st *labState, h hostState, exe str
 	cmd.Env = []string{"PATH=" + servicePath}
 	cmd.Dir = "/"
 	cmd.Stdout, cmd.Stderr = logf, logf // *os.File: inherited, no copying goroutine
-	if err := cmd.Run(); err != nil {
+	// The write end of this pipe (fd 3) stays open in unshare and init for
+	// the host's life: EOF on the read end means init died while booting.
+	alive, hostEnd, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("boot %s: %w", h.Name, err)
+	}
+	defer alive.Close()
+	cmd.ExtraFiles = []*os.File{hostEnd}
+	closeOnExecAbove(2)
+	err = cmd.Run()
+	hostEnd.Close()
+	if err != nil {
 		return fmt.Errorf("boot %s: start init: %w", h.Name, err)
 	}
-	return waitHostReady(ctx, c, h)
+	return waitHostReady(ctx, c, h, alive)
 }
 
 // waitHostReady waits until host h's PID 1 recorded itself and labinit,
 // sshd (listening) and containerd (answering on its socket) are up.
-func waitHostReady(ctx context.Context, c *config, h hostState) error {
+func waitHostReady(ctx context.Context, c *config, h hostState, alive *os.File) error {
 	start := time.Now()
 	waiting := "init"
+	var buf [1]byte
 	for {
+		alive.SetReadDeadline(time.Now().Add(10 * time.Millisecond))
+		if _, err := alive.Read(buf[:]); errors.Is(err, io.EOF) {
+			return fmt.Errorf("boot %s: init exited; %s:\n%s", h.Name, c.l.initLog(h.Name), tail(c.l.initLog(h.Name), 15))
+		}
 		if rec, err := readPid1(c.l.pid1(h.Name)); err == nil {
 			if !rec.alive() {
 				return fmt.Errorf("boot %s: init exited; %s:\n%s", h.Name, c.l.initLog(h.Name), tail(c.l.initLog(h.Name), 15))
@@ -74,10 +91,8 @@ func waitHostReady(ctx context.Context, c *config, h hostState) error {
 		if time.Since(start) > bootTimeout {
 			return fmt.Errorf("boot %s: %s not ready after %s; %s:\n%s", h.Name, waiting, bootTimeout, c.l.initLog(h.Name), tail(c.l.initLog(h.Name), 15))
 		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("boot %s: %w", h.Name, ctx.Err())
-		case <-time.After(10 * time.Millisecond):
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("boot %s: %w", h.Name, err)
 		}
 	}
 }

@@ -46,12 +46,15 @@ func HostInit(args []string) error {
 		return err
 	}
 	if st == nil {
-		return fmt.Errorf("boot %s: %w %s in %s", *host, errNoLab, c.name, c.stateDir)
+		return fmt.Errorf("boot %s: find lab %s in %s: %w", *host, c.name, c.stateDir, ErrNoLab)
 	}
 	logger := log.New(os.Stderr, *host+" ", log.LstdFlags|log.Lmicroseconds)
 	if err := recordPid1(c.l.pid1(*host)); err != nil {
 		return err
 	}
+	// fd 3 tells the booting `lab up` that this host lives (it sees EOF when
+	// init dies); services must not inherit it.
+	closeOnExecAbove(2)
 	if err := joinCgroup(st.Cgroups, c.n.cgroup(*host)); err != nil {
 		return err
 	}

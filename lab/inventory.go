@@ -10,9 +10,20 @@ import (
 )
 
 // inventoryMarker is the first line of every inventory the lab writes; the
-// lab only ever changes or removes files that start with it.
+// lab only ever changes or removes files that still hold it as a line of
+// their own (comments may be added above it, tools may move it).
 func inventoryMarker(name string) string {
 	return "# written by clusterctl lab " + name + "; removed by lab down"
+}
+
+func ownsInventory(data, name string) bool {
+	marker := inventoryMarker(name)
+	for line := range strings.SplitSeq(data, "\n") {
+		if strings.TrimSpace(line) == marker {
+			return true
+		}
+	}
+	return false
 }
 
 var yamlPlainRE = regexp.MustCompile(`^[A-Za-z0-9/_.@+-][A-Za-z0-9/_.@+ -]*[A-Za-z0-9/_.@+-]$|^[A-Za-z0-9/_.@+-]$`)
@@ -61,9 +72,8 @@ var (
 // earlier. Only the hosts list grows; every other line (a state: section
 // written by clusterctl, comments) is kept as it is.
 func mergeInventory(data, name string, hosts []hostState) (string, error) {
-	first, _, _ := strings.Cut(data, "\n")
-	if strings.TrimRight(first, "\r") != inventoryMarker(name) {
-		return "", fmt.Errorf("update inventory: not written by clusterctl lab %s (first line is not %q)", name, inventoryMarker(name))
+	if !ownsInventory(data, name) {
+		return "", fmt.Errorf("not written by clusterctl lab %s (no line %q)", name, inventoryMarker(name))
 	}
 	lines := strings.Split(strings.TrimSuffix(data, "\n"), "\n")
 	start := -1
@@ -82,7 +92,7 @@ func mergeInventory(data, name string, hosts []hostState) (string, error) {
 		case rest == "[]" || rest == "[] # none":
 			lines[start] = "hosts:"
 		case rest != "" && !strings.HasPrefix(rest, "#"):
-			return "", fmt.Errorf("update inventory: cannot extend hosts written in flow style (%q)", lines[start])
+			return "", fmt.Errorf("cannot extend hosts written in flow style (%q)", lines[start])
 		}
 		end = start + 1
 		first := true
@@ -135,8 +145,7 @@ func checkInventory(path, name string) error {
 	if err != nil {
 		return fmt.Errorf("read inventory: %w", err)
 	}
-	first, _, _ := strings.Cut(string(data), "\n")
-	if strings.TrimRight(first, "\r") != inventoryMarker(name) {
+	if !ownsInventory(string(data), name) {
 		return fmt.Errorf("refuse to overwrite inventory %s: it was not written by clusterctl lab %s (remove it or pass --inventory)", path, name)
 	}
 	return nil
@@ -164,24 +173,24 @@ func writeInventory(path, name, stateDir string, hosts []hostState) (bool, error
 	return true, writeFileAtomic(path, []byte(out), 0o644)
 }
 
-// removeInventory removes path if the lab wrote it.
-func removeInventory(path, name string) (bool, error) {
+// removeInventory removes path if the lab wrote it. It reports what it did
+// ("" when there was nothing to do).
+func removeInventory(path, name string) (string, error) {
 	if path == "" {
-		return false, nil
+		return "", nil
 	}
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil
+		return "", nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("read inventory: %w", err)
+		return "", fmt.Errorf("read inventory: %w", err)
 	}
-	first, _, _ := strings.Cut(string(data), "\n")
-	if strings.TrimRight(first, "\r") != inventoryMarker(name) {
-		return false, fmt.Errorf("remove inventory %s: first line is no longer %q; leaving it", path, inventoryMarker(name))
+	if !ownsInventory(string(data), name) {
+		return fmt.Sprintf("kept inventory %s: it no longer holds the line %q", path, inventoryMarker(name)), nil
 	}
 	if err := os.Remove(path); err != nil {
-		return false, fmt.Errorf("remove inventory: %w", err)
+		return "", fmt.Errorf("remove inventory: %w", err)
 	}
-	return true, nil
+	return "removed inventory " + path, nil
 }

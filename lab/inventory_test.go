@@ -95,6 +95,12 @@ func TestMergeInventory(t *testing.T) {
 			want:  marker + "kind: Inventory\nhosts:\n  - name: h1\n    address: 10.250.0.11\n    labels: {clusterctl.dev/lab: lab}\n",
 		},
 		{
+			name:  "comment added above the marker",
+			in:    "# my note\n" + renderInventory("lab", "/s", testHosts(p, 1)),
+			hosts: 2,
+			want:  "# my note\n" + renderInventory("lab", "/s", testHosts(p, 2)),
+		},
+		{
 			name:    "someone else's file",
 			in:      "# my cluster\nhosts: []\n",
 			hosts:   1,

@@ -25,9 +25,16 @@ import (
 
 func requireRoot() error {
 	if os.Geteuid() != 0 {
-		return errors.New("lab needs root: run clusterctl lab as root (e.g. with sudo)")
+		return errors.New("run lab: need root (e.g. sudo clusterctl lab ...)")
 	}
 	return nil
+}
+
+func hostCount(n int) string {
+	if n == 1 {
+		return "1 host"
+	}
+	return strconv.Itoa(n) + " hosts"
 }
 
 func seconds(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), 'f', 1, 64) + "s" }
@@ -98,7 +105,7 @@ func Up(ctx context.Context, opts Options, n int) error {
 	results := make([]result, len(st.Hosts))
 	var wg sync.WaitGroup
 	for i, h := range st.Hosts {
-		if _, ok := hostRunning(c, h.Name); ok && exists(c.n.nsPath(c.n.hostNS(h.Name))) {
+		if _, ok := hostRunning(c, h.Name); ok {
 			continue
 		}
 		results[i].boot = true
@@ -140,11 +147,11 @@ func Up(ctx context.Context, opts Options, n int) error {
 	}
 	switch {
 	case booted == 0 && !changed:
-		fmt.Fprintf(c.out, "lab %s: %d hosts already up, nothing to do (inventory %s)\n", c.name, len(st.Hosts), st.Inventory)
+		fmt.Fprintf(c.out, "lab %s: %s already up, nothing to do (inventory %s)\n", c.name, hostCount(len(st.Hosts)), st.Inventory)
 	case booted == 0:
-		fmt.Fprintf(c.out, "lab %s: %d hosts already up; inventory %s rewritten\n", c.name, len(st.Hosts), st.Inventory)
+		fmt.Fprintf(c.out, "lab %s: %s already up; inventory %s rewritten\n", c.name, hostCount(len(st.Hosts)), st.Inventory)
 	default:
-		fmt.Fprintf(c.out, "lab %s: %d hosts up in %s; inventory %s\n", c.name, len(st.Hosts), seconds(time.Since(start)), st.Inventory)
+		fmt.Fprintf(c.out, "lab %s: %s up in %s; inventory %s\n", c.name, hostCount(len(st.Hosts)), seconds(time.Since(start)), st.Inventory)
 	}
 	return nil
 }
@@ -165,7 +172,7 @@ func planUp(c *config, st *labState, n int) (*labState, error) {
 		return nil, fmt.Errorf("bring lab up: subnet %s holds at most %d hosts", p, maxHosts(p))
 	}
 	if n < len(st.Hosts) {
-		return nil, fmt.Errorf("bring lab up: lab %s already has %d hosts; up never removes hosts (lab down, then up)", c.name, len(st.Hosts))
+		return nil, fmt.Errorf("bring lab up: lab %s already has %s; up never removes hosts (lab down, then up)", c.name, hostCount(len(st.Hosts)))
 	}
 	if err := checkInventory(st.Inventory, c.name); err != nil {
 		return nil, err
@@ -271,7 +278,10 @@ func openLab(opts Options, host string) (*config, *labState, hostState, error) {
 		return nil, nil, hostState{}, err
 	}
 	if st == nil {
-		return nil, nil, hostState{}, fmt.Errorf("%w %s (state dir %s); run lab up", errNoLab, c.name, c.stateDir)
+		return nil, nil, hostState{}, fmt.Errorf("find lab %s in %s: %w; run lab up", c.name, c.stateDir, ErrNoLab)
+	}
+	if st.Name != c.name {
+		return nil, nil, hostState{}, fmt.Errorf("use state dir %s: it belongs to lab %s, not %s", c.stateDir, st.Name, c.name)
 	}
 	if host == "" {
 		return c, st, hostState{}, nil
@@ -281,7 +291,7 @@ func openLab(opts Options, host string) (*config, *labState, hostState, error) {
 	}
 	h, ok := st.host(host)
 	if !ok {
-		return nil, nil, hostState{}, fmt.Errorf("find host %s: lab %s has %d hosts", host, c.name, len(st.Hosts))
+		return nil, nil, hostState{}, fmt.Errorf("find host %s: lab %s has %s", host, c.name, hostCount(len(st.Hosts)))
 	}
 	return c, st, h, nil
 }
@@ -299,14 +309,15 @@ func Kill(ctx context.Context, opts Options, host string) error {
 		return err
 	}
 	defer unlock()
-	killed, err := killHost(c, st.Cgroups, h.Name)
-	if err != nil {
-		return err
-	}
+	// Port first: from now on peers see timeouts, never a reset.
 	if exists(c.n.nsPath(c.n.hostNS(h.Name))) {
 		if err := setPort(ctx, c.n, h.Index, false); err != nil {
 			return fmt.Errorf("kill %s: %w", h.Name, err)
 		}
+	}
+	killed, err := killHost(c, st.Cgroups, h.Name)
+	if err != nil {
+		return err
 	}
 	if killed {
 		fmt.Fprintf(c.out, "%s killed (port down)\n", h.Name)
@@ -594,6 +605,7 @@ func Exec(ctx context.Context, opts Options, host string, argv []string) (int, e
 		cmd.Env = append(cmd.Env, "TERM="+term)
 	}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = c.in, c.out, c.errw
+	closeOnExecAbove(2)
 	err = cmd.Run()
 	var ee *exec.ExitError
 	switch {
@@ -631,6 +643,9 @@ func Down(ctx context.Context, opts Options) error {
 		defer unlock()
 		if st, err = loadState(c.l); err != nil {
 			errs = append(errs, err) // clean up by name anyway
+		}
+		if st != nil && st.Name != c.name {
+			return fmt.Errorf("use state dir %s: it belongs to lab %s, not %s", c.stateDir, st.Name, c.name)
 		}
 	}
 	mounts, err := cgroupMounts()
@@ -696,20 +711,20 @@ func Down(ctx context.Context, opts Options) error {
 		errs = append(errs, removeCgroup(ctx, mounts, c.n.cgroup(h)))
 	}
 	errs = append(errs, unmountUnder(c.stateDir))
-	if ok, err := removeInventory(inventory, c.name); err != nil {
-		errs = append(errs, err)
-	} else if ok {
-		found = true
-	}
+	invNote, err := removeInventory(inventory, c.name)
+	errs = append(errs, err)
 	errs = append(errs, removeStateDir(c))
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("tear lab %s down: %w", c.name, err)
 	}
-	if !found {
+	if !found && invNote == "" {
 		fmt.Fprintf(c.out, "lab %s: nothing to remove\n", c.name)
 		return nil
 	}
-	fmt.Fprintf(c.out, "lab %s down: removed %d hosts in %s\n", c.name, len(hosts), seconds(time.Since(start)))
+	if invNote != "" {
+		invNote = "; " + invNote
+	}
+	fmt.Fprintf(c.out, "lab %s down: removed %s in %s%s\n", c.name, hostCount(len(hosts)), seconds(time.Since(start)), invNote)
 	return nil
 }
 

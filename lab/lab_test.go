@@ -56,7 +56,7 @@ func newTestLab(t testing.TB, k int) *testLab {
 		opts: Options{
 			Name:      name,
 			StateDir:  "/var/tmp/clusterctl-labtest-" + name,
-			Subnet:    netip.MustParsePrefix(fmt.Sprintf("10.%d.%d.0/24", 200+k, pid%250)),
+			Subnet:    freeSubnet(t, k),
 			Inventory: filepath.Join(t.TempDir(), "cluster.yaml"),
 			Exe:       testExe(),
 		},
@@ -65,6 +65,20 @@ func newTestLab(t testing.TB, k int) *testLab {
 	}
 	l.opts.Out = l.out
 	return l
+}
+
+// freeSubnet picks a /24 in 10.(200+k).0.0/16, starting at one derived from
+// the PID, that no link of the machine uses yet.
+func freeSubnet(t testing.TB, k int) netip.Prefix {
+	t.Helper()
+	for j := range 250 {
+		p := netip.MustParsePrefix(fmt.Sprintf("10.%d.%d.0/24", 200+k, (os.Getpid()+j)%250))
+		if checkSubnetFree(p, "") == nil {
+			return p
+		}
+	}
+	t.Fatalf("no free subnet in 10.%d.0.0/16", 200+k)
+	return netip.Prefix{}
 }
 
 func (l *testLab) up(t testing.TB, n int) string {
@@ -372,11 +386,52 @@ func TestLab(t *testing.T) {
 		if code, out := l.exec(t, "h2", "ctr", "version"); code != 0 {
 			t.Errorf("containerd after reboot: exit %d\n%s", code, out)
 		}
+		// Up boots hosts that were killed.
+		if err := Kill(context.Background(), l.opts, "h2"); err != nil {
+			t.Fatalf("Kill: %v", err)
+		}
+		if out := l.up(t, 3); !strings.Contains(out, "h2 up ") || !strings.Contains(out, "h3 already up") {
+			t.Errorf("Up after Kill:\n%s", out)
+		}
+		mustSSH(t, inv, "h2", "true")
+	})
+
+	t.Run("cli", func(t *testing.T) {
+		cli := func(args ...string) (int, string) {
+			full := append([]string{"lab"}, args[0], "--name", l.opts.Name, "--state-dir", l.opts.StateDir)
+			cmd := exec.Command(testExe(), append(full, args[1:]...)...)
+			out, err := cmd.CombinedOutput()
+			var ee *exec.ExitError
+			if err != nil && !errors.As(err, &ee) {
+				t.Fatalf("clusterctl %q: %v", full, err)
+			}
+			return cmd.ProcessState.ExitCode(), string(out)
+		}
+		if code, out := cli("exec", "h1", "--", "sh", "-c", "hostname; exit 3"); code != 3 || !strings.HasPrefix(out, "h1\n") {
+			t.Errorf("lab exec: exit %d\n%s", code, out)
+		}
+		if code, out := cli("status", "-o", "json"); code != 0 || !json.Valid([]byte(out)) || !strings.Contains(out, `"state": "running"`) {
+			t.Errorf("lab status -o json: exit %d\n%s", code, out)
+		}
+		if code, out := cli("partition", "h3", "--from", "h1,workstation"); code != 0 || !strings.Contains(out, "h3 partitioned from h1, workstation") {
+			t.Errorf("lab partition h3 --from h1,workstation: exit %d\n%s", code, out)
+		}
+		sshTimesOut(t, inv, "h3")
+		if code, out := cli("heal", "h3"); code != 0 {
+			t.Errorf("lab heal: exit %d\n%s", code, out)
+		}
+		mustSSH(t, inv, "h3", "true")
+		if code, out := cli("kill"); code != 2 {
+			t.Errorf("lab kill without a host: exit %d (want 2)\n%s", code, out)
+		}
+		if code, out := cli("up", "--hosts", "3", "--subnet", "10.1.2.0/24"); code == 0 || !strings.Contains(out, "it uses subnet") {
+			t.Errorf("lab up with another subnet: exit %d\n%s", code, out)
+		}
 	})
 
 	t.Run("partition and heal", func(t *testing.T) {
 		reach := func(from, to string) bool {
-			code, _ := l.exec(t, from, "timeout", "1", "bash", "-c", "echo > /dev/tcp/"+inv.hosts[to]+"/22")
+			code, _ := l.exec(t, from, "timeout", "0.5", "bash", "-c", "echo > /dev/tcp/"+inv.hosts[to]+"/22")
 			return code == 0
 		}
 		if err := Partition(context.Background(), l.opts, "h1", nil); err != nil {
@@ -406,9 +461,9 @@ func TestLab(t *testing.T) {
 		if err := Heal(context.Background(), l.opts, "h1"); err != nil {
 			t.Fatalf("Heal: %v", err)
 		}
-		if !reach("h2", "h1") {
-			t.Errorf("h2 cannot reach h1 after heal")
-		}
+		// h2's ARP entry for h1 failed during the partition: the next ARP
+		// solicitation may be up to a second away.
+		waitFor(t, "h2 to reach h1 after heal", func() bool { return reach("h2", "h1") })
 		if err := Heal(context.Background(), l.opts, "h1"); err != nil {
 			t.Errorf("second Heal: %v", err)
 		}

@@ -287,4 +287,5 @@ func hostMounts() []hostMount {
 	}
 }
 
-var errNoLab = errors.New("no such lab")
+// ErrNoLab is returned (wrapped) by commands that need an existing lab.
+var ErrNoLab = errors.New("no such lab")

@@ -14,9 +14,13 @@ import (
 // labinitHelperEnv makes the test binary run labinit (see startLabinit).
 const labinitHelperEnv = "CLUSTERCTL_LABINIT_TEST_DIRS"
 
-// testExe is where TestMain builds clusterctl for the lab tests: hosts run
-// `clusterctl lab __init` as their PID 1.
+// testExe is the clusterctl binary the lab tests run as each host's PID 1
+// (`clusterctl lab __init`): $CLUSTERCTL_BIN (set by make) or one TestMain
+// builds.
 func testExe() string {
+	if bin := os.Getenv("CLUSTERCTL_BIN"); bin != "" {
+		return bin
+	}
 	return filepath.Join(os.TempDir(), fmt.Sprintf("clusterctl-labtest-%d", os.Getpid()), "clusterctl")
 }
 
@@ -28,7 +32,7 @@ func TestMain(m *testing.M) {
 }
 
 func runTests(m *testing.M) int {
-	if runtime.GOOS == "linux" && os.Geteuid() == 0 {
+	if runtime.GOOS == "linux" && os.Geteuid() == 0 && os.Getenv("CLUSTERCTL_BIN") == "" {
 		exe := testExe()
 		defer os.RemoveAll(filepath.Dir(exe))
 		cmd := exec.Command("go", "build", "-o", exe, "./cmd/clusterctl")

@@ -109,7 +109,8 @@ func checkSubnetFree(p netip.Prefix, own string) error {
 // link, as far as they are missing.
 func ensureSwitch(ctx context.Context, n names, p netip.Prefix) error {
 	sw := n.switchNS()
-	if !exists(n.nsPath(sw)) {
+	fresh := !exists(n.nsPath(sw))
+	if fresh {
 		if _, err := run(ctx, "", "ip", "netns", "add", sw); err != nil {
 			return fmt.Errorf("create switch: %w", err)
 		}
@@ -128,7 +129,18 @@ func ensureSwitch(ctx context.Context, n names, p netip.Prefix) error {
 	}
 	link := n.rootLink()
 	if _, err := net.InterfaceByName(link); err == nil {
-		return nil
+		if !fresh {
+			if _, err := run(ctx, "", "ip", "-n", sw, "link", "show", uplinkName); err == nil {
+				return nil
+			}
+		}
+		// A link left from an earlier switch (whose netns the kernel may still
+		// be dismantling): it leads nowhere.
+		if _, err := run(ctx, "", "ip", "link", "del", link); err != nil {
+			if _, still := net.InterfaceByName(link); still == nil {
+				return fmt.Errorf("replace workstation link: %w", err)
+			}
+		}
 	}
 	batch := fmt.Sprintf("link add %s type veth peer name %s netns %s\naddr add %s/%d dev %s\nlink set %s up\n",
 		link, uplinkName, sw, workstationAddr(p), p.Bits(), link, link)
@@ -142,13 +154,20 @@ func ensureSwitch(ctx context.Context, n names, p netip.Prefix) error {
 	return nil
 }
 
-// ensureHostNet creates host h's netns and switch port unless it exists.
+// ensureHostNet creates host h's netns and switch port unless they exist.
+// The host must not be running.
 func ensureHostNet(ctx context.Context, n names, p netip.Prefix, h hostState) error {
 	ns := n.hostNS(h.Name)
-	if exists(n.nsPath(ns)) {
-		return nil
-	}
 	port := portName(h.Index)
+	if exists(n.nsPath(ns)) {
+		if _, err := run(ctx, "", "ip", "-n", n.switchNS(), "link", "show", port); err == nil {
+			return nil
+		}
+		// The switch was made anew: the host's eth0 went with its old port.
+		if err := deleteNetns(ctx, n, ns); err != nil {
+			return fmt.Errorf("create network of %s: %w", h.Name, err)
+		}
+	}
 	fail := func(err error) error {
 		cctx := context.WithoutCancel(ctx)
 		run(cctx, "", "ip", "-n", n.switchNS(), "link", "del", port)

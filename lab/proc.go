@@ -247,3 +247,19 @@ func tail(path string, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// closeOnExecAbove marks every open file descriptor above fd close-on-exec,
+// so that descriptors this process inherited without the flag (from a shell,
+// a test harness) do not leak into hosts and their services. Descriptors
+// handed to a child explicitly (exec.Cmd.ExtraFiles) are unaffected.
+func closeOnExecAbove(fd int) {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		if n, err := strconv.Atoi(e.Name()); err == nil && n > fd {
+			unix.CloseOnExec(n)
+		}
+	}
+}
