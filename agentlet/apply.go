@@ -80,7 +80,7 @@ func (a Applier) Apply(r io.Reader) (ApplyResult, error) {
 			a.Warn(fmt.Sprintf("replacing an unreadable held node spec: %v", err))
 		}
 	}
-	if bytes.Equal(raw, data) {
+	if bytes.Equal(raw, data) || nodeapi.SameContent(held, spec) {
 		return res, nil // unchanged: the daemon already converges to it
 	}
 	if err := nodeapi.CheckFence(held, spec); err != nil {

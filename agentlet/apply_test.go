@@ -58,9 +58,15 @@ func TestApply(t *testing.T) {
 		t.Error("unchanged apply rewrote the file")
 	}
 
-	// Same generation, other content: allowed (idempotent retries of one writer).
+	// Same generation and content from another writer or time: unchanged.
 	s := testSpec(5)
 	s.Writer = "bob@desk"
+	if res, err := a.Apply(specJSON(t, s)); err != nil || res.Changed {
+		t.Errorf("same content, other writer = %+v, %v; want unchanged", res, err)
+	}
+
+	// Same generation, other content: allowed (idempotent retries of one writer).
+	s.PodCIDR = "10.244.9.0/24"
 	if res, err := a.Apply(specJSON(t, s)); err != nil || !res.Changed {
 		t.Errorf("same generation, new content = %+v, %v", res, err)
 	}

@@ -224,3 +224,46 @@ func unwrapStep(err error) error {
 func indentCmd(cmd string) string {
 	return strings.ReplaceAll(strings.TrimSpace(cmd), "\n", "\n             ")
 }
+
+// trailingFlags applies the command's flags found after its positional
+// arguments (`lab partition h1 --from h2`: urfave/cli v2 stops parsing at
+// the first argument) and returns the remaining arguments.
+func trailingFlags(c *cli.Context, args []string) ([]string, error) {
+	known := map[string]string{} // any name or alias → primary name
+	isBool := map[string]bool{}
+	for _, f := range c.Command.Flags {
+		for _, n := range f.Names() {
+			known[n] = f.Names()[0]
+		}
+		if _, ok := f.(*cli.BoolFlag); ok {
+			isBool[f.Names()[0]] = true
+		}
+	}
+	var rest []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if !strings.HasPrefix(a, "-") || a == "-" {
+			rest = append(rest, a)
+			continue
+		}
+		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		primary, ok := known[name]
+		if !ok {
+			return nil, withCode(ExitUsage, fmt.Errorf("%s: unknown flag %s", c.Command.Name, a))
+		}
+		if !hasVal && isBool[primary] {
+			val, hasVal = "true", true
+		}
+		if !hasVal {
+			if i+1 >= len(args) {
+				return nil, withCode(ExitUsage, fmt.Errorf("%s: flag %s needs a value", c.Command.Name, a))
+			}
+			i++
+			val = args[i]
+		}
+		if err := c.Set(primary, val); err != nil {
+			return nil, withCode(ExitUsage, fmt.Errorf("%s: set %s: %w", c.Command.Name, a, err))
+		}
+	}
+	return rest, nil
+}

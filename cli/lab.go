@@ -176,41 +176,6 @@ func labCommand(env *Env) *cli.Command {
 	}
 }
 
-// trailingFlags applies the command's flags found after its positional
-// arguments (`lab partition h1 --from h2`: urfave/cli v2 stops parsing at
-// the first argument) and returns the remaining arguments.
-func trailingFlags(c *cli.Context, args []string) ([]string, error) {
-	known := map[string]bool{}
-	for _, f := range c.Command.Flags {
-		for _, n := range f.Names() {
-			known[n] = true
-		}
-	}
-	var rest []string
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if !strings.HasPrefix(a, "-") || a == "-" {
-			rest = append(rest, a)
-			continue
-		}
-		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		if !known[name] {
-			return nil, withCode(ExitUsage, fmt.Errorf("%s: unknown flag %s", c.Command.Name, a))
-		}
-		if !hasVal {
-			if i+1 >= len(args) {
-				return nil, withCode(ExitUsage, fmt.Errorf("%s: flag %s needs a value", c.Command.Name, a))
-			}
-			i++
-			val = args[i]
-		}
-		if err := c.Set(name, val); err != nil {
-			return nil, withCode(ExitUsage, fmt.Errorf("%s: set %s: %w", c.Command.Name, a, err))
-		}
-	}
-	return rest, nil
-}
-
 // labOptions maps the common lab flags to lab.Options.
 func labOptions(c *cli.Context, env *Env) (lab.Options, error) {
 	opts := lab.Options{Name: c.String("name"), StateDir: c.String("state-dir"), Out: env.Out, Err: env.Err}

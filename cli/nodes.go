@@ -139,7 +139,11 @@ func describeCommand(env *Env) *cli.Command {
 			ArgsUsage: "NAME...",
 			Flags:     append([]cli.Flag{inventoryFlag(), outputFlag("output format: json|yaml")}, sshFlags()...),
 			Action: func(c *cli.Context) error {
-				inv, nodes, err := observeNodes(c, env, c.Args().Slice())
+				names, err := trailingFlags(c, c.Args().Slice())
+				if err != nil {
+					return err
+				}
+				_, nodes, err := observeNodes(c, env, names)
 				if err != nil {
 					return err
 				}
@@ -157,7 +161,6 @@ func describeCommand(env *Env) *cli.Command {
 					}
 					describeNode(env.Out, n, now)
 				}
-				_ = inv
 				return nil
 			},
 		}},

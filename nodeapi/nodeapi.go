@@ -119,6 +119,18 @@ func DecodeNodeSpec(r io.Reader) (*NodeSpec, error) {
 	return &s, nil
 }
 
+// SameContent reports whether two specs ask the node for the same thing: equal
+// in everything but who wrote them and when. Re-applying such a spec is a no-op.
+func SameContent(a, b *NodeSpec) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	x, y := *a, *b
+	x.Writer, y.Writer = "", ""
+	x.WrittenAt, y.WrittenAt = time.Time{}, time.Time{}
+	return x == y
+}
+
 // StaleGenerationError is returned when a node holds a newer spec than the one
 // offered. It names the writer of the newer spec so the user knows whom to ask.
 type StaleGenerationError struct {

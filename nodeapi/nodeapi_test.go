@@ -68,6 +68,19 @@ func TestCheckFence(t *testing.T) {
 	}
 }
 
+func TestSameContent(t *testing.T) {
+	a, _ := DecodeNodeSpec(strings.NewReader(validSpec))
+	b := *a
+	b.Writer, b.WrittenAt = "bob@b", time.Now()
+	if !SameContent(a, &b) {
+		t.Error("specs differing only in writer/time should be the same content")
+	}
+	b.PodCIDR = "10.244.2.0/24"
+	if SameContent(a, &b) || SameContent(a, nil) || !SameContent(nil, nil) {
+		t.Error("SameContent too lenient")
+	}
+}
+
 func TestDecodeNodeStatus(t *testing.T) {
 	st, err := DecodeNodeStatus([]byte(`{"apiVersion":"nodeapi.clusterctl.dev/v1alpha1","futureField":1,
 "conditions":[{"type":"Ready","status":"True"},{"type":"SandboxImageReady","status":"False","reason":"X"}]}`))
