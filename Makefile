@@ -46,7 +46,7 @@ demo: deps build ## local 3-host lab, `clusterctl up`, every node Ready
 	bin/clusterctl lab up --hosts $(LAB_HOSTS) --inventory $(INVENTORY)
 	bin/clusterctl up -i $(INVENTORY)
 	bin/clusterctl get nodes -i $(INVENTORY) -o wide
-	@echo; echo "The lab keeps running. Explore with: bin/clusterctl -i $(INVENTORY) describe node h1"
+	@echo; echo "The lab keeps running. Explore with: bin/clusterctl describe node h1 -i $(INVENTORY)"
 	@echo "Remove everything with: make lab-down"
 
 .PHONY: lab-up

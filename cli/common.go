@@ -82,19 +82,27 @@ func dialer(c *cli.Context, env *Env, inv *inventory.Inventory) playbooks.Dialer
 		}
 		s := inv.HostSSH(h)
 		cfg := remote.Config{
-			User:              s.User,
-			Port:              s.Port,
 			UseAgent:          s.UseAgent,
 			KnownHostsFile:    s.KnownHosts,
 			AcceptNewHostKeys: acceptNew,
 			ProxyJump:         s.ProxyJump,
-			Sudo:              remote.SudoNever,
+			Sudo:              remote.SudoAuto,
 			SudoPassword:      prompt.password,
 			ConnectTimeout:    s.ConnectTimeout,
 			Getenv:            env.Getenv,
 		}
-		if s.Sudo {
+		// Unset user and port are left to ~/.ssh/config, then root and 22.
+		if s.UserSet {
+			cfg.User = s.User
+		}
+		if s.PortSet {
+			cfg.Port = s.Port
+		}
+		switch s.SudoMode {
+		case inventory.SudoAlways:
 			cfg.Sudo = remote.SudoAlways
+		case inventory.SudoNever:
+			cfg.Sudo = remote.SudoNever
 		}
 		if s.IdentityFile != "" {
 			cfg.IdentityFiles = []string{s.IdentityFile}

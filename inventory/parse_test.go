@@ -227,21 +227,22 @@ func TestHostSSH(t *testing.T) {
 			path: "/work/lab/cluster.yaml", home: "/home/ops", host: "a",
 			want: HostSSH{Host: "a", Address: "10.0.0.1", User: "ops", Port: 2200, IdentityFile: "/work/lab/keys/id",
 				KnownHosts: "/etc/ssh/kh", SSHConfig: "/home/ops/.ssh/config", UseAgent: true, ProxyJump: "bastion",
-				Sudo: true, ConnectTimeout: 3 * time.Second},
+				Sudo: true, SudoMode: SudoAuto, UserSet: true, PortSet: true, ConnectTimeout: 3 * time.Second},
 		},
 		{
 			name: "per-host user and port; root needs no sudo",
 			path: "cluster.yaml", home: "/home/ops", host: "b",
 			want: HostSSH{Host: "b", Address: "b.example", User: "root", Port: 22, IdentityFile: "keys/id",
 				KnownHosts: "/etc/ssh/kh", SSHConfig: "/home/ops/.ssh/config", UseAgent: true, ProxyJump: "bastion",
-				Sudo: false, ConnectTimeout: 3 * time.Second},
+				Sudo: false, SudoMode: SudoAuto, UserSet: true, PortSet: true, ConnectTimeout: 3 * time.Second},
 		},
 		{
 			name: "sudo never, sshConfig none, no home directory",
 			path: "/x/c.yaml", host: "a",
 			edit: func(inv *Inventory) { inv.SSH.Sudo, inv.SSH.SSHConfig = SudoNever, SSHConfigNone },
 			want: HostSSH{Host: "a", Address: "10.0.0.1", User: "ops", Port: 2200, IdentityFile: "/x/keys/id",
-				KnownHosts: "/etc/ssh/kh", UseAgent: true, ProxyJump: "bastion", ConnectTimeout: 3 * time.Second},
+				KnownHosts: "/etc/ssh/kh", UseAgent: true, ProxyJump: "bastion", SudoMode: SudoNever, UserSet: true, PortSet: true,
+				ConnectTimeout: 3 * time.Second},
 		},
 		{
 			name: "sudo always for root",
@@ -249,7 +250,7 @@ func TestHostSSH(t *testing.T) {
 			edit: func(inv *Inventory) { inv.SSH.Sudo, inv.SSH.IdentityFile = SudoAlways, "~/.ssh/id_ed25519" },
 			want: HostSSH{Host: "b", Address: "b.example", User: "root", Port: 22, IdentityFile: "/root/.ssh/id_ed25519",
 				KnownHosts: "/etc/ssh/kh", SSHConfig: "/root/.ssh/config", UseAgent: true, ProxyJump: "bastion",
-				Sudo: true, ConnectTimeout: 3 * time.Second},
+				Sudo: true, SudoMode: SudoAlways, UserSet: true, PortSet: true, ConnectTimeout: 3 * time.Second},
 		},
 	}
 	for _, tt := range tests {
@@ -270,6 +271,23 @@ func TestHostSSH(t *testing.T) {
 				t.Errorf("HostSSH mismatch (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestHostSSHUnsetUserPort: defaults fill user and port, but they are marked
+// unset so an ssh_config entry may supply them.
+func TestHostSSHUnsetUserPort(t *testing.T) {
+	inv := mustParse(t, head+"hosts:\n  - {name: a, address: alias}\n  - {name: b, address: b, port: 2222}\n")
+	for _, tc := range []struct {
+		host             string
+		userSet, portSet bool
+		port             int
+	}{{"a", false, false, 22}, {"b", false, true, 2222}} {
+		h, _ := inv.Host(tc.host)
+		s := inv.HostSSH(h)
+		if s.User != "root" || s.Port != tc.port || s.UserSet != tc.userSet || s.PortSet != tc.portSet {
+			t.Errorf("%s: HostSSH = %+v", tc.host, s)
+		}
 	}
 }
 

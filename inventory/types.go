@@ -99,6 +99,10 @@ type SSH struct {
 	Sudo           SudoMode      `json:"sudo"`
 	ConnectTimeout time.Duration `json:"connectTimeout"`
 	SSHConfig      string        `json:"sshConfig"` // SSHConfigNone disables it
+
+	// userSet and portSet record whether the file set user and port, so that
+	// an ssh_config file may supply them when it did not.
+	userSet, portSet bool
 }
 
 // Host is one machine of the cluster.
@@ -190,7 +194,8 @@ func (inv *Inventory) applyDefaults(set func(path string) bool) {
 	if !set("cluster.domain") {
 		c.Domain = DefaultDomain
 	}
-	if !set("ssh.user") {
+	s.userSet, s.portSet = set("ssh.user"), set("ssh.port")
+	if !s.userSet {
 		s.User = DefaultSSHUser
 	}
 	if !set("ssh.port") {
@@ -286,8 +291,13 @@ type HostSSH struct {
 	SSHConfig      string // "" when disabled with "none"
 	UseAgent       bool
 	ProxyJump      string
-	Sudo           bool // run remote commands through sudo
+	Sudo           bool // run remote commands through sudo (with SudoAuto: User is not root)
+	SudoMode       SudoMode
 	ConnectTimeout time.Duration
+	// UserSet and PortSet are false when neither the host entry nor the ssh
+	// section set them: User and Port then hold the defaults, and an ssh_config
+	// entry for the address should win over them.
+	UserSet, PortSet bool
 }
 
 // HostSSH returns the effective SSH settings for h.
@@ -303,6 +313,9 @@ func (inv *Inventory) HostSSH(h Host) HostSSH {
 		UseAgent:       s.UseAgent,
 		ProxyJump:      s.ProxyJump,
 		ConnectTimeout: s.ConnectTimeout,
+		SudoMode:       s.Sudo,
+		UserSet:        s.userSet || h.User != "",
+		PortSet:        s.portSet || h.Port != 0,
 	}
 	if h.User != "" {
 		out.User = h.User

@@ -195,7 +195,7 @@ func (r *upRun) run(ctx context.Context, name string) {
 			if err := writeFile(ctx, h, SysctlPath, want, 0o644); err != nil {
 				return "", err
 			}
-			changed = append(changed, "sysctl.d")
+			changed = append(changed, SysctlPath)
 		}
 		var cmds []string
 		for _, kv := range sysctls() {
@@ -216,7 +216,7 @@ func (r *upRun) run(ctx context.Context, name string) {
 		if len(changed) == 0 {
 			return "", nil
 		}
-		return "sysctl " + strings.Join(changed, ","), nil
+		return "sysctls (" + strings.Join(changed, ", ") + ")", nil
 	})
 	if !ok {
 		return
