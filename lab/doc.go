@@ -81,6 +81,10 @@
 //     systemd: a TERM-ed on-failure service stays stopped). Stopping signals
 //     only the main process (systemd's KillMode=process, so containerd's
 //     shims survive a containerd restart).
+//   - An explicit restart, like `systemctl restart NAME`: create
+//     /run/labinit/NAME.restart and send SIGHUP; the service is stopped and
+//     started again at once, without crash back-off. `clusterctl up` restarts
+//     containerd and agentlet this way.
 //   - /run/labinit/pid holds "1" (its presence is how `clusterctl up` detects
 //     labinit); /run/labinit/NAME.pid holds a running service's main PID and
 //     is removed when it stops; /run/labinit/NAME.status is one line of JSON

@@ -442,7 +442,17 @@ func (s *supervisor) rescan(now time.Time) {
 			continue
 		}
 		svc.removed = false
+		restart := s.takeRestartRequest(name)
 		switch {
+		case restart && svc.pid != 0 && !svc.stopping:
+			// An explicit restart (like `systemctl restart`): stop, then
+			// start again at once, with no crash back-off.
+			svc.streak, svc.pending = 0, data
+			s.stop(svc, now)
+		case restart && svc.pid == 0 && !svc.stopping:
+			svc.streak = 0
+			s.apply(svc, data)
+			s.start(svc, now)
 		case svc.stopping:
 			svc.pending = data // start again (with this content) once stopped
 		case !bytes.Equal(svc.data, data) && svc.pid != 0:
@@ -461,6 +471,12 @@ func (s *supervisor) rescan(now time.Time) {
 			s.stop(svc, now)
 		}
 	}
+}
+
+// takeRestartRequest consumes RUNDIR/NAME.restart, the file that asks for an
+// explicit restart of service NAME at the next rescan (SIGHUP).
+func (s *supervisor) takeRestartRequest(name string) bool {
+	return os.Remove(s.path(name+".restart")) == nil
 }
 
 func (s *supervisor) stopAll(now time.Time) {

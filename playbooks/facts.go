@@ -24,6 +24,7 @@ type Facts struct {
 	ContainerdBackup                  bool              // the original containerd config was saved
 	ContainerdManaged                 bool              // the current containerd config is ours
 	ContainerdUp                      bool              // containerd answers on its socket
+	AgentletRunning                   bool              // the agentlet service is running
 	Sysctl                            map[string]string // current values
 	OtherCNIConfs                     []string          // conflists that are not ours
 }
@@ -68,6 +69,7 @@ for pm in apt-get dnf yum apk zypper; do if command -v $pm >/dev/null 2>&1; then
 	fmt.Fprintf(&b, "if [ -f %s ]; then echo containerd_backup=1; else echo containerd_backup=0; fi\n", ContainerdConfigBackup)
 	fmt.Fprintf(&b, "if grep -qF 'managed by clusterctl' %s 2>/dev/null; then echo containerd_managed=1; else echo containerd_managed=0; fi\n", ContainerdConfigPath)
 	fmt.Fprintf(&b, "if timeout 3 ctr --address %s version >/dev/null 2>&1; then echo containerd_up=1; else echo containerd_up=0; fi\n", ContainerdSocket)
+	fmt.Fprintf(&b, "if (%s) >/dev/null 2>&1; then echo agentlet_running=1; else echo agentlet_running=0; fi\n", serviceRunningCmd(""))
 	for _, kv := range sysctls() {
 		fmt.Fprintf(&b, "echo \"sysctl:%s=$(cat /proc/sys/%s 2>/dev/null)\"\n", kv[0], strings.ReplaceAll(kv[0], ".", "/"))
 	}
@@ -124,6 +126,8 @@ func ParseFacts(out []byte) (*Facts, error) {
 			f.ContainerdManaged = v == "1"
 		case k == "containerd_up":
 			f.ContainerdUp = v == "1"
+		case k == "agentlet_running":
+			f.AgentletRunning = v == "1"
 		case strings.HasPrefix(k, "sysctl:"):
 			f.Sysctl[strings.TrimPrefix(k, "sysctl:")] = v
 		case k == "othercni":

@@ -24,6 +24,12 @@ func labinitWaitPid(name string) string {
 	return fmt.Sprintf(`i=0; while [ $i -lt 150 ]; do n=$(cat /run/labinit/%[1]s.pid 2>/dev/null); if [ -n "$n" ] && [ "$n" != "$old" ]; then exit 0; fi; i=$((i+1)); sleep 0.1; done; echo "service %[1]s did not (re)start within 15s: $(cat /run/labinit/%[1]s.status 2>/dev/null)" >&2; exit 1`, name)
 }
 
+// labinitRestart asks labinit for an explicit restart of a service (no crash
+// back-off), like `systemctl restart`.
+func labinitRestart(name string) string {
+	return fmt.Sprintf("touch /run/labinit/%s.restart && kill -HUP 1", name)
+}
+
 // serviceActivateCmd starts or restarts the agentlet service after its unit
 // or binary changed.
 func serviceActivateCmd(init string, unitChanged, binaryChanged bool) string {
@@ -41,18 +47,24 @@ func serviceActivateCmd(init string, unitChanged, binaryChanged bool) string {
 		case unitChanged:
 			cmd += "kill -HUP 1; "
 		case binaryChanged:
-			cmd += `[ -n "$old" ] && kill -TERM "$old"; `
+			cmd += labinitRestart(name) + "; "
 		}
 		return cmd + labinitWaitPid(name)
 	}
 }
 
-// serviceRunningCmd exits 0 when the agentlet service is running.
+// serviceRunningCmd exits 0 when the agentlet service is running; with init
+// "" it detects the init system itself.
 func serviceRunningCmd(init string) string {
-	if init == "systemd" {
-		return "systemctl is-active --quiet " + nodeapi.ServiceName
+	systemd := "systemctl is-active --quiet " + nodeapi.ServiceName
+	labinit := fmt.Sprintf(`p=$(cat /run/labinit/%s.pid 2>/dev/null) && kill -0 "$p"`, nodeapi.ServiceName)
+	switch init {
+	case "systemd":
+		return systemd
+	case "labinit":
+		return labinit
 	}
-	return fmt.Sprintf(`p=$(cat /run/labinit/%s.pid 2>/dev/null) && kill -0 "$p"`, nodeapi.ServiceName)
+	return fmt.Sprintf("if [ -d /run/systemd/system ]; then %s; else %s; fi", systemd, labinit)
 }
 
 // containerdRestartCmd (re)starts containerd and waits until it answers.
@@ -62,7 +74,7 @@ func containerdRestartCmd(init string) string {
 	case "systemd":
 		restart = "systemctl enable containerd >/dev/null 2>&1; systemctl restart containerd"
 	default:
-		restart = `p=$(cat /run/labinit/containerd.pid 2>/dev/null); if [ -n "$p" ]; then kill -TERM "$p"; else kill -HUP 1; fi`
+		restart = labinitRestart("containerd")
 	}
 	return restart + fmt.Sprintf(`
 i=0; while [ $i -lt 300 ]; do

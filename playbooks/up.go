@@ -268,10 +268,8 @@ func (r *upRun) run(ctx context.Context, name string) {
 				return "", err
 			}
 		}
-		if !unitChanged && !binaryChanged {
-			if _, err := h.Run(ctx, serviceRunningCmd(f.Init), nil); err == nil {
-				return "", nil
-			}
+		if !unitChanged && !binaryChanged && f.AgentletRunning {
+			return "", nil
 		}
 		if _, err := h.Run(ctx, serviceActivateCmd(f.Init, unitChanged, binaryChanged), nil); err != nil {
 			return "", err
@@ -287,16 +285,28 @@ func (r *upRun) run(ctx context.Context, name string) {
 	if !ok {
 		return
 	}
+	// One round trip: hand agentlet its NodeSpec, then wait for it to report.
+	var status []byte
+	timeout := r.opts.ReadyTimeout
+	if timeout <= 0 {
+		timeout = 2 * time.Minute
+	}
 	ok = r.step("node-spec", func() (string, error) {
 		data, err := json.Marshal(spec)
 		if err != nil {
 			return "", fmt.Errorf("encode node spec: %w", err)
 		}
-		out, err := h.Run(ctx, nodeapi.BinaryPath+" apply", bytes.NewReader(data))
+		cmd := fmt.Sprintf("%[1]s apply && echo %[2]s && exec %[1]s status --wait %[3]s", nodeapi.BinaryPath, statusMarker, timeout)
+		out, err := h.Run(ctx, cmd, bytes.NewReader(data))
 		if err != nil {
 			return "", err
 		}
-		if strings.HasPrefix(strings.TrimSpace(string(out)), "unchanged") {
+		applied, st, found := bytes.Cut(out, []byte(statusMarker+"\n"))
+		if !found {
+			return "", fmt.Errorf("no status after %q in output %q", statusMarker, out)
+		}
+		status = st
+		if strings.HasPrefix(strings.TrimSpace(string(applied)), "unchanged") {
 			return "", nil
 		}
 		return fmt.Sprintf("node spec generation %d", spec.Generation), nil
@@ -305,15 +315,7 @@ func (r *upRun) run(ctx context.Context, name string) {
 		return
 	}
 	r.step("ready", func() (string, error) {
-		timeout := r.opts.ReadyTimeout
-		if timeout <= 0 {
-			timeout = 2 * time.Minute
-		}
-		out, err := h.Run(ctx, fmt.Sprintf("%s status --wait %s", nodeapi.BinaryPath, timeout), nil)
-		if err != nil {
-			return "", err
-		}
-		st, err := nodeapi.DecodeNodeStatus(out)
+		st, err := nodeapi.DecodeNodeStatus(status)
 		if err != nil {
 			return "", err
 		}
@@ -324,6 +326,9 @@ func (r *upRun) run(ctx context.Context, name string) {
 		return "", nil
 	})
 }
+
+// statusMarker separates apply's output from status's in the combined command.
+const statusMarker = "--- clusterctl: agentlet status ---"
 
 // gatherFacts runs the facts script in one round trip.
 func gatherFacts(ctx context.Context, h Host) (*Facts, error) {
