@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/clusterctl/clusterctl/nodeapi"
 )
 
 // Facts is what one round trip learns about a host before any change.
@@ -28,6 +30,9 @@ type Facts struct {
 	Sysctl                            map[string]string // current values
 	OtherCNIConfs                     []string          // conflists that are not ours
 }
+
+// agentletSumCache caches the installed agentlet's checksum (see factsScript).
+const agentletSumCache = nodeapi.StateDir + "/binary.sha256"
 
 // requiredBinaries are checked by preflight, with the package that provides
 // them on Debian-like systems.
@@ -64,8 +69,21 @@ for pm in apt-get dnf yum apk zypper; do if command -v $pm >/dev/null 2>&1; then
 	b.WriteString("for d in /usr/lib/cni /opt/cni/bin /usr/libexec/cni; do ok=1; for p in " + strings.Join(cniPlugins(), " ") +
 		"; do [ -x $d/$p ] || ok=0; done; if [ $ok = 1 ]; then echo \"cni_bin_dir=$d\"; break; fi; done\n")
 	for _, f := range managedFiles() {
+		if f == nodeapi.BinaryPath {
+			continue
+		}
 		fmt.Fprintf(&b, "if [ -f %[1]s ]; then echo \"sum:%[1]s=$(sha256sum %[1]s | cut -d' ' -f1)\"; else echo \"sum:%[1]s=\"; fi\n", f)
 	}
+	// The agentlet binary is large: its checksum is cached beside agentlet's
+	// state, keyed by size, mtime and inode, so any replacement recomputes it.
+	fmt.Fprintf(&b, `f=%[1]s; c=%[2]s
+if [ -f "$f" ]; then
+  id=$(stat -c '%%s %%Y %%i' "$f"); sum=""
+  if [ -f "$c" ] && [ "$(sed -n 1p "$c")" = "$id" ]; then sum=$(sed -n 2p "$c"); fi
+  if [ -z "$sum" ]; then sum=$(sha256sum "$f" | cut -d' ' -f1); [ -d %[3]s ] && printf '%%s\n%%s\n' "$id" "$sum" > "$c"; fi
+  echo "sum:$f=$sum"
+else echo "sum:$f="; fi
+`, nodeapi.BinaryPath, agentletSumCache, nodeapi.StateDir)
 	fmt.Fprintf(&b, "if [ -f %s ]; then echo containerd_backup=1; else echo containerd_backup=0; fi\n", ContainerdConfigBackup)
 	fmt.Fprintf(&b, "if grep -qF 'managed by clusterctl' %s 2>/dev/null; then echo containerd_managed=1; else echo containerd_managed=0; fi\n", ContainerdConfigPath)
 	fmt.Fprintf(&b, "if timeout 3 ctr --address %s version >/dev/null 2>&1; then echo containerd_up=1; else echo containerd_up=0; fi\n", ContainerdSocket)
