@@ -64,6 +64,8 @@ type NodeSpec struct {
 	Writer string `json:"writer,omitempty"`
 	// WrittenAt is when the CLI produced the spec.
 	WrittenAt time.Time `json:"writtenAt"`
+	// Pods are the pods bound to this node, sorted by namespace/name.
+	Pods []PodSpec `json:"pods,omitempty"`
 }
 
 // Validate reports every problem with the spec at once.
@@ -94,6 +96,17 @@ func (s *NodeSpec) Validate() error {
 		errs = append(errs, fmt.Errorf("podCIDR: %w", err2))
 	case err == nil && (!cluster.Contains(node.Addr()) || node.Bits() < cluster.Bits()):
 		errs = append(errs, fmt.Errorf("podCIDR: %s is not inside cluster.podCIDR %s", node, cluster))
+	}
+	seen := map[string]bool{}
+	for i := range s.Pods {
+		p := &s.Pods[i]
+		if err := p.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+		if seen[p.Key()] {
+			errs = append(errs, fmt.Errorf("pod %s: listed twice", p.Key()))
+		}
+		seen[p.Key()] = true
 	}
 	return errors.Join(errs...)
 }
@@ -128,7 +141,10 @@ func SameContent(a, b *NodeSpec) bool {
 	x, y := *a, *b
 	x.Writer, y.Writer = "", ""
 	x.WrittenAt, y.WrittenAt = time.Time{}, time.Time{}
-	return x == y
+	// Compare encodings: nil and empty lists mean the same on the wire.
+	jx, errx := json.Marshal(x)
+	jy, erry := json.Marshal(y)
+	return errx == nil && erry == nil && bytes.Equal(jx, jy)
 }
 
 // StaleGenerationError is returned when a node holds a newer spec than the one
@@ -233,6 +249,8 @@ type NodeStatus struct {
 	// HeartbeatIntervalMillis is the daemon's tick interval; a HeartbeatAt
 	// older than three intervals means the daemon is not running.
 	HeartbeatIntervalMillis int64 `json:"heartbeatIntervalMillis,omitempty"`
+	// Pods is the state of every pod agentlet runs, sorted by namespace/name.
+	Pods []PodStatus `json:"pods,omitempty"`
 	// DaemonRunning is false when `agentlet status` found no live daemon and
 	// answered from the last published file (or from nothing).
 	DaemonRunning bool `json:"daemonRunning"`
