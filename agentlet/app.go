@@ -56,6 +56,9 @@ commands:
   daemon                 run the node loop (as the agentlet service)
   status [--wait DUR]    print the node status JSON
   apply                  hold the NodeSpec JSON read from stdin
+  logs NS/POD [flags]    print a container's logs (CRI log files)
+  exec NS/POD [flags] -- CMD...
+                         run CMD in a container; exits with CMD's exit code
   teardown               remove agentlet's iptables chains and run directory
 
 Run "agentlet COMMAND -h" for a command's flags.
@@ -86,6 +89,10 @@ func Main(ctx context.Context, env Env, args []string) int {
 		err = applyCmd(env, args[1:])
 	case "teardown":
 		err = teardownCmd(ctx, env, args[1:])
+	case "logs":
+		err = logsCmd(ctx, env, args[1:])
+	case "exec":
+		err = execCmd(ctx, env, args[1:])
 	case "help", "-h", "--help":
 		fmt.Fprint(env.Out, usage)
 		return ExitOK
@@ -98,6 +105,10 @@ func Main(ctx context.Context, env Env, args []string) int {
 	}
 	if errors.Is(err, flag.ErrHelp) {
 		return ExitOK
+	}
+	var ec *ExitCodeError
+	if errors.As(err, &ec) {
+		return ec.Code // the command's own exit code, reported by exec
 	}
 	fmt.Fprintf(env.Err, "agentlet %s: %v\n", args[0], err)
 	var ue *usageError
@@ -173,6 +184,7 @@ func daemonCmd(ctx context.Context, env Env, args []string) error {
 	interval := fs.Duration("interval", DefaultInterval, "tick interval of the node loop")
 	cniDir := fs.String("cni-conf-dir", DefaultCNIConfDir, "directory of the CNI network configs containerd uses")
 	ctrPath := fs.String("ctr", "ctr", "containerd's ctr tool, used to import the sandbox image")
+	po := podFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -204,6 +216,16 @@ func daemonCmd(ctx context.Context, env Env, args []string) error {
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 	wake := make(chan struct{}, 1)
+	poke := func() {
+		select {
+		case wake <- struct{}{}:
+		default:
+		}
+	}
+	podManager, err := po.manager(paths, client, log, poke)
+	if err != nil {
+		return err
+	}
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sigs)
@@ -214,10 +236,7 @@ func daemonCmd(ctx context.Context, env Env, args []string) error {
 				return
 			case s := <-sigs:
 				if s == syscall.SIGHUP {
-					select {
-					case wake <- struct{}{}:
-					default:
-					}
+					poke()
 					continue
 				}
 				log.Info("stopping", "signal", s)
@@ -240,6 +259,7 @@ func daemonCmd(ctx context.Context, env Env, args []string) error {
 		Facts:      func() (HostFacts, error) { return ReadHostFacts(HostPaths{}) },
 		Now:        time.Now,
 		Log:        log,
+		Pods:       podManager,
 	}
 	err = d.Run(ctx, wake)
 	log.Info("daemon stopped")

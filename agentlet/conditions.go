@@ -36,6 +36,7 @@ const (
 	ReasonStatusWriteFailed   = "StatusWriteFailed"
 	ReasonHostFactsFailed     = "HostFactsFailed"
 	ReasonCNIConfigUnreadable = "CNIConfigUnreadable"
+	ReasonPodSyncFailed       = "PodSyncFailed"
 )
 
 // observation is everything one tick learned about the node. It is the input

@@ -15,6 +15,7 @@ import (
 
 	"github.com/clusterctl/clusterctl/agentlet/cri"
 	"github.com/clusterctl/clusterctl/agentlet/netfilter"
+	"github.com/clusterctl/clusterctl/agentlet/pods"
 	"github.com/clusterctl/clusterctl/nodeapi"
 	"github.com/clusterctl/clusterctl/version"
 )
@@ -56,6 +57,14 @@ type Iptables interface {
 	Insert(ctx context.Context, table, chain string, rule []string) error
 }
 
+// PodRuntime runs the NodeSpec's pods. *pods.Manager is the real one.
+type PodRuntime interface {
+	// Sync converges the pods to desired and returns their statuses.
+	Sync(ctx context.Context, desired []nodeapi.PodSpec, gate pods.Gate) ([]nodeapi.PodStatus, error)
+	// Run runs the background work (probes) until ctx is done.
+	Run(ctx context.Context)
+}
+
 // Daemon is the node loop: every Interval (and on Wake) it observes the
 // runtime, converges the host to the held NodeSpec and publishes a
 // NodeStatus. Fill every exported field; Run and Tick must not be called
@@ -77,6 +86,9 @@ type Daemon struct {
 	Facts func() (HostFacts, error)
 	Now   func() time.Time
 	Log   *Logger
+	// Pods runs the spec's pods (nil: pods are not run, as in tests of
+	// the node conditions).
+	Pods PodRuntime
 
 	state daemonState
 }
@@ -93,6 +105,7 @@ type daemonState struct {
 	specGen     int64
 	specErr     string
 	ticked      bool
+	pods        []nodeapi.PodStatus // last pod statuses
 }
 
 // restore picks up the status a previous daemon published (the run
@@ -109,6 +122,7 @@ func (d *Daemon) restore() {
 	}
 	d.state.last = prev
 	d.state.events = prev.RecentErrors
+	d.state.pods = prev.Pods
 }
 
 // Run ticks until ctx is done. A value on wake triggers a tick at once.
@@ -117,6 +131,18 @@ func (d *Daemon) Run(ctx context.Context, wake <-chan struct{}) error {
 	d.restore()
 	d.Log.Info("daemon started", "version", version.Version, "pid", os.Getpid(),
 		"endpoint", d.Endpoint, "interval", d.Interval, "root", d.Paths.Root)
+	if d.Pods != nil {
+		pctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			d.Pods.Run(pctx)
+		}()
+		defer func() {
+			cancel()
+			<-done
+		}()
+	}
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -171,6 +197,14 @@ func (d *Daemon) Tick(ctx context.Context) (*nodeapi.NodeStatus, error) {
 
 	o.cniConf, o.cniConfErr = findCNIConf(d.CNIConfDir)
 	report(ReasonCNIConfigUnreadable, o.cniConfErr)
+
+	// Pods, only with a valid spec and a reachable runtime: a spec that
+	// cannot be read must not stop the pods it ran.
+	if d.Pods != nil && o.spec != nil && o.versionErr == nil {
+		statuses, err := d.Pods.Sync(ctx, o.spec.Pods, podGate(o))
+		report(ReasonPodSyncFailed, err)
+		d.state.pods = statuses
+	}
 
 	if o.spec != nil {
 		o.rulesErr = d.ensureBaseRules(ctx, o.spec)
@@ -256,7 +290,23 @@ func (d *Daemon) buildStatus(o observation, facts HostFacts, now time.Time) *nod
 	}
 	st.Conditions = mergeConditions(prev, conds, now)
 	st.RecentErrors = d.state.events
+	st.Pods = d.state.pods
 	return st
+}
+
+// podGate says whether pod sandboxes can be created: the sandbox image is
+// present and the runtime's network is ready.
+func podGate(o observation) pods.Gate {
+	c, ok := o.status.Condition(cri.ConditionNetworkReady)
+	switch {
+	case !o.imagePresent:
+		return pods.Gate{Reason: "the sandbox image " + pauseRef + " is not present"}
+	case o.cniConf == "":
+		return pods.Gate{Reason: "no CNI network config"}
+	case o.statusErr != nil || !ok || !c.Status:
+		return pods.Gate{Reason: "the runtime's network is not ready"}
+	}
+	return pods.Gate{SandboxOK: true}
 }
 
 // ensureSandboxImage checks the pause image and imports the embedded archive

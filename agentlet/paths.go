@@ -33,3 +33,9 @@ func (p Paths) StatusPath() string { return p.join(nodeapi.StatusPath) }
 
 // PidPath is nodeapi.PidPath under Root.
 func (p Paths) PidPath() string { return p.join(nodeapi.PidPath) }
+
+// PodsDir is nodeapi.PodsDir under Root.
+func (p Paths) PodsDir() string { return p.join(nodeapi.PodsDir) }
+
+// PodLogsDir is nodeapi.PodLogsDir under Root.
+func (p Paths) PodLogsDir() string { return p.join(nodeapi.PodLogsDir) }

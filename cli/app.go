@@ -31,8 +31,9 @@ type Env struct {
 
 // ExitError carries an exit code through urfave/cli up to main.
 type exitError struct {
-	code int
-	err  error
+	code   int
+	err    error
+	silent bool // the exit code is all there is to say (exec)
 }
 
 func (e *exitError) Error() string { return e.err.Error() }
@@ -54,11 +55,14 @@ func Run(env *Env, args []string) int {
 	if err == nil {
 		return ExitOK
 	}
-	fmt.Fprintf(env.Err, "error: %v\n", err)
 	var ee *exitError
 	if errors.As(err, &ee) {
+		if !ee.silent {
+			fmt.Fprintf(env.Err, "error: %v\n", err)
+		}
 		return ee.code
 	}
+	fmt.Fprintf(env.Err, "error: %v\n", err)
 	return ExitError
 }
 
@@ -75,10 +79,15 @@ func newApp(env *Env) *cli.App {
 		ExitErrHandler:       func(*cli.Context, error) {}, // Run maps errors to exit codes
 		Commands: []*cli.Command{
 			upCommand(env),
+			applyCommand(env),
+			deleteCommand(env),
 			resetCommand(env),
 			getCommand(env),
 			describeCommand(env),
+			logsCommand(env),
+			execCommand(env),
 			inventoryCommand(env),
+			imageCommand(env),
 			labCommand(env),
 		},
 	}

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"net/netip"
 	"strings"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 	"github.com/clusterctl/clusterctl/nodeapi"
 	"github.com/clusterctl/clusterctl/plan"
 	"github.com/clusterctl/clusterctl/playbooks"
+	"github.com/clusterctl/clusterctl/reconcile"
 )
 
 func upCommand(env *Env) *cli.Command {
@@ -60,18 +60,35 @@ func runUp(c *cli.Context, env *Env) error {
 			changed = true
 		}
 	}
+	// Node specs carry the pods already bound to each host, so `up` never
+	// takes pods away; scheduling new ones is the reconcile loop's job.
+	cl, err := reconcile.Load(inv)
+	if err != nil {
+		return err
+	}
+	now := time.Now().UTC().Truncate(time.Second)
+	auth, err := reconcile.RegistryAuth(inv, env.Getenv)
+	if err != nil {
+		return withCode(ExitUsage, err)
+	}
+	specs, _ := reconcile.Desired(inv, cl, inv.State.Generation, writer(), now, auth)
+	for _, h := range hosts {
+		spec := specs[h]
+		if inv.HostState(h).SpecSHA256 != nodeapi.ContentSHA256(&spec) {
+			changed = true
+		}
+	}
 	if changed {
-		inv.BumpGeneration()
+		gen := inv.BumpGeneration()
+		for h, spec := range specs {
+			spec.Generation = gen
+			specs[h] = spec
+		}
 	}
 	if err := inventory.Save(inv); err != nil {
 		return fmt.Errorf("save inventory: %w", err)
 	}
 
-	specs := make(map[string]nodeapi.NodeSpec, len(hosts))
-	now := time.Now().UTC().Truncate(time.Second)
-	for _, h := range hosts {
-		specs[h] = nodeSpec(inv, h, alloc[h], now)
-	}
 	prog := newProgress(env.Out, hosts)
 	results := playbooks.Up(c.Context, playbooks.UpOptions{
 		Specs:          specs,
@@ -79,6 +96,7 @@ func runUp(c *cli.Context, env *Env) error {
 		Dial:           dialer(c, env, inv),
 		Agentlet:       agentletBinary,
 		InstallMissing: c.Bool("install-missing"),
+		Registries:     registryHosts(inv),
 		ReadyTimeout:   c.Duration("ready-timeout"),
 		Parallel:       c.Int("parallel"),
 		Progress:       prog.Event,
@@ -93,6 +111,8 @@ func runUp(c *cli.Context, env *Env) error {
 			hs.JoinedAt = now
 		}
 		hs.AgentletSHA256 = r.Agentlet
+		spec := specs[r.Host]
+		hs.SpecSHA256 = nodeapi.ContentSHA256(&spec)
 		inv.SetHostState(r.Host, hs)
 	}
 	if err := inventory.Save(inv); err != nil {
@@ -104,24 +124,6 @@ func runUp(c *cli.Context, env *Env) error {
 		return withCode(code, fmt.Errorf("up failed on %d of %d hosts", failedCount(results), len(results)))
 	}
 	return nil
-}
-
-// nodeSpec lowers the inventory to what one node needs.
-func nodeSpec(inv *inventory.Inventory, host string, podCIDR netip.Prefix, now time.Time) nodeapi.NodeSpec {
-	return nodeapi.NodeSpec{
-		APIVersion: nodeapi.APIVersion,
-		NodeName:   host,
-		Cluster: nodeapi.ClusterInfo{
-			Name:        inv.Cluster.Name,
-			PodCIDR:     inv.Cluster.PodCIDR.String(),
-			ServiceCIDR: inv.Cluster.ServiceCIDR.String(),
-			Domain:      inv.Cluster.Domain,
-		},
-		PodCIDR:    podCIDR.String(),
-		Generation: inv.State.Generation,
-		Writer:     writer(),
-		WrittenAt:  now,
-	}
 }
 
 // agentletBinary returns the embedded agentlet for arch and its checksum.

@@ -60,10 +60,11 @@ func labCommand(env *Env) *cli.Command {
 			{
 				Name:      "up",
 				Usage:     "create or complete a lab of N hosts and write its inventory (idempotent)",
-				UsageText: "clusterctl lab up --hosts N [-i|--inventory FILE] [--name NAME] [--subnet CIDR] [--state-dir DIR]",
+				UsageText: "clusterctl lab up --hosts N [-i|--inventory FILE] [--name NAME] [--subnet CIDR] [--state-dir DIR] [--registry=false]",
 				Flags: common(
 					&cli.IntFlag{Name: "hosts", Usage: "number of hosts `N` (required)"},
 					&cli.StringFlag{Name: "inventory", Aliases: []string{"i"}, Usage: "inventory `FILE` to write (default: the lab's, else ./" + lab.DefaultInventory + ")"},
+					&cli.BoolFlag{Name: "registry", Value: true, Usage: "run a registry (docker-registry, plain HTTP) at the subnet's .2, port 5000, listed in the inventory; unset: only when docker-registry is installed"},
 				),
 				Action: func(c *cli.Context) error {
 					opts, err := labOptions(c, env)
@@ -74,6 +75,14 @@ func labCommand(env *Env) *cli.Command {
 						return withCode(ExitUsage, errors.New("up: --hosts N (at least 1) is required"))
 					}
 					opts.Inventory = c.String("inventory")
+					switch {
+					case !c.IsSet("registry"):
+						opts.Registry = lab.RegistryAuto
+					case c.Bool("registry"):
+						opts.Registry = lab.RegistryOn
+					default:
+						opts.Registry = lab.RegistryOff
+					}
 					return lab.Up(c.Context, opts, c.Int("hosts"))
 				},
 			},

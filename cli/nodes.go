@@ -111,20 +111,23 @@ func getCommand(env *Env) *cli.Command {
 	return &cli.Command{
 		Name:  "get",
 		Usage: "list objects",
-		Subcommands: []*cli.Command{{
-			Name:    "nodes",
-			Aliases: []string{"node", "no"},
-			Usage:   "list the cluster's nodes with their status as agentlet reports it",
-			Flags: append([]cli.Flag{inventoryFlag(), outputFlag("output format: wide|json|yaml")},
-				sshFlags()...),
-			Action: func(c *cli.Context) error {
-				inv, nodes, err := observeNodes(c, env, nil)
-				if err != nil {
-					return err
-				}
-				return printNodes(env.Out, c.String("output"), inv, nodes, time.Now())
-			},
-		}},
+		Subcommands: []*cli.Command{getPodsCommand(env),
+			getStoredCommand(env, "ConfigMap", "configmaps", "configmap", "cm"),
+			getStoredCommand(env, "Secret", "secrets", "secret"),
+			getStoredCommand(env, "Namespace", "namespaces", "namespace", "ns"), {
+				Name:    "nodes",
+				Aliases: []string{"node", "no"},
+				Usage:   "list the cluster's nodes with their status as agentlet reports it",
+				Flags: append([]cli.Flag{inventoryFlag(), outputFlag("output format: wide|json|yaml")},
+					sshFlags()...),
+				Action: func(c *cli.Context) error {
+					inv, nodes, err := observeNodes(c, env, nil)
+					if err != nil {
+						return err
+					}
+					return printNodes(env.Out, c.String("output"), inv, nodes, time.Now())
+				},
+			}},
 	}
 }
 
@@ -132,7 +135,7 @@ func describeCommand(env *Env) *cli.Command {
 	return &cli.Command{
 		Name:  "describe",
 		Usage: "show details of an object",
-		Subcommands: []*cli.Command{{
+		Subcommands: []*cli.Command{describePodCommand(env), {
 			Name:      "node",
 			Aliases:   []string{"nodes", "no"},
 			Usage:     "show a node's conditions, resources, versions and recent errors",

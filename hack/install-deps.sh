@@ -17,6 +17,7 @@ check nft nftables
 check ip iproute2
 check nsenter util-linux
 check busybox busybox-static
+check /usr/bin/docker-registry docker-registry
 check sha256sum coreutils
 check ps procps
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
@@ -29,3 +30,8 @@ echo "install-deps: apt-get install ${need[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+# The package enables a machine-wide registry on :5000; the lab runs its own.
+if printf '%s\n' "${need[@]}" | grep -qx docker-registry && [ -d /run/systemd/system ]; then
+  echo "install-deps: disabling the docker-registry system service (the lab starts its own registry)"
+  systemctl disable --now docker-registry.service >/dev/null 2>&1 || true
+fi

@@ -55,7 +55,7 @@ func withState(doc *yaml.Node, s State) *yaml.Node {
 			return &d
 		}
 	}
-	if s.Generation != 0 || len(s.Hosts) > 0 {
+	if s.Generation != 0 || len(s.Hosts) > 0 || len(s.Objects) > 0 {
 		k := strNode("state")
 		k.HeadComment = StateComment
 		root.Content = append(root.Content, k, stateNode(s))
@@ -65,12 +65,20 @@ func withState(doc *yaml.Node, s State) *yaml.Node {
 
 func stateNode(s State) *yaml.Node {
 	m := mapNode("generation", intNode(s.Generation))
-	if len(s.Hosts) == 0 {
-		return m
+	if len(s.Hosts) > 0 {
+		add(m, "hosts", hostsNode(s.Hosts))
 	}
+	// PutObject only accepts JSON objects, so encoding cannot fail.
+	if objs, err := objectsNode(s.Objects); err == nil && len(s.Objects) > 0 {
+		add(m, "objects", objs)
+	}
+	return m
+}
+
+func hostsNode(states map[string]HostState) *yaml.Node {
 	hosts := mapNode()
-	for _, name := range slices.Sorted(maps.Keys(s.Hosts)) {
-		hs := s.Hosts[name]
+	for _, name := range slices.Sorted(maps.Keys(states)) {
+		hs := states[name]
 		h := mapNode()
 		if hs.PodCIDR.IsValid() {
 			add(h, "podCIDR", strNode(hs.PodCIDR.String()))
@@ -82,10 +90,12 @@ func stateNode(s State) *yaml.Node {
 		if hs.AgentletSHA256 != "" {
 			add(h, "agentletSHA256", strNode(hs.AgentletSHA256))
 		}
+		if hs.SpecSHA256 != "" {
+			add(h, "specSHA256", strNode(hs.SpecSHA256))
+		}
 		add(hosts, name, h)
 	}
-	add(m, "hosts", hosts)
-	return m
+	return hosts
 }
 
 // document builds a whole document for an inventory made in code.
@@ -96,6 +106,7 @@ func (inv *Inventory) document() *yaml.Node {
 	addIf(cluster, "nodeCIDRMaskSize", intNode(int64(c.NodeCIDRMaskSize)), c.NodeCIDRMaskSize != 0 && c.NodeCIDRMaskSize != DefaultNodeCIDRMaskSize)
 	addIf(cluster, "serviceCIDR", prefixNode(c.ServiceCIDR), c.ServiceCIDR.IsValid() && c.ServiceCIDR.String() != DefaultServiceCIDR)
 	addIf(cluster, "domain", strNode(c.Domain), c.Domain != "" && c.Domain != DefaultDomain)
+	addIf(cluster, "registries", registriesNode(c.Registries), len(c.Registries) > 0)
 
 	ssh := mapNode()
 	addIf(ssh, "user", strNode(s.User), s.User != "" && s.User != DefaultSSHUser)

@@ -364,6 +364,7 @@ func (p *parser) cluster(v value, c *Cluster) {
 				c.Domain = s
 			}
 		}},
+		{name: "registries", decode: func(v value) { c.Registries = p.registries(v) }},
 	})
 }
 
@@ -524,6 +525,7 @@ func (p *parser) state(v value, s *State) {
 	p.mapping(v, []field{
 		{name: "generation", decode: func(v value) { s.Generation, _ = p.integer(v, 0, math.MaxInt64) }},
 		{name: "hosts", decode: func(v value) { s.Hosts = p.stateHosts(v) }},
+		{name: "objects", decode: func(v value) { s.Objects = p.objects(v) }},
 	})
 }
 
@@ -571,6 +573,11 @@ func (p *parser) stateHosts(v value) map[string]HostState {
 				{name: "agentletSHA256", decode: func(v value) {
 					if s, ok := p.str(v); ok && p.check(v, validateSHA256(s)) {
 						hs.AgentletSHA256 = s
+					}
+				}},
+				{name: "specSHA256", decode: func(v value) {
+					if s, ok := p.str(v); ok && p.check(v, validateSHA256(s)) {
+						hs.SpecSHA256 = s
 					}
 				}},
 			})

@@ -75,6 +75,9 @@ type Cluster struct {
 	NodeCIDRMaskSize int          `json:"nodeCIDRMaskSize"`
 	ServiceCIDR      netip.Prefix `json:"serviceCIDR"`
 	Domain           string       `json:"domain"`
+	// Registries are the container registries hosts pull from, and what
+	// they mirror (see Registry).
+	Registries []Registry `json:"registries,omitempty"`
 }
 
 // SudoMode says when remote commands run through sudo.
@@ -140,6 +143,8 @@ type State struct {
 	// Hosts is keyed by host name. It may hold hosts that are no longer in
 	// Inventory.Hosts until clusterctl removes them.
 	Hosts map[string]HostState `json:"hosts,omitempty"`
+	// Objects are the Kubernetes objects applied to the cluster.
+	Objects []Object `json:"objects,omitempty"`
 }
 
 // HostState is what clusterctl records about one host.
@@ -147,15 +152,19 @@ type HostState struct {
 	PodCIDR        netip.Prefix `json:"podCIDR,omitzero"`
 	JoinedAt       time.Time    `json:"joinedAt,omitzero"` // first successful `up`
 	AgentletSHA256 string       `json:"agentletSHA256,omitempty"`
+	// SpecSHA256 is the checksum of the content of the last NodeSpec the host
+	// accepted (without generation, writer and time): a different desired
+	// spec bumps the cluster generation.
+	SpecSHA256 string `json:"specSHA256,omitempty"`
 }
 
 // IsZero reports whether nothing is recorded.
 func (s HostState) IsZero() bool {
-	return !s.PodCIDR.IsValid() && s.JoinedAt.IsZero() && s.AgentletSHA256 == ""
+	return !s.PodCIDR.IsValid() && s.JoinedAt.IsZero() && s.AgentletSHA256 == "" && s.SpecSHA256 == ""
 }
 
 func (s HostState) equal(o HostState) bool {
-	return s.PodCIDR == o.PodCIDR && s.JoinedAt.Equal(o.JoinedAt) && s.AgentletSHA256 == o.AgentletSHA256
+	return s.PodCIDR == o.PodCIDR && s.JoinedAt.Equal(o.JoinedAt) && s.AgentletSHA256 == o.AgentletSHA256 && s.SpecSHA256 == o.SpecSHA256
 }
 
 func (s State) clone() State {

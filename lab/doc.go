@@ -100,13 +100,32 @@
 // the host's /etc overlay once, when the host is created; later boots reuse
 // them, so `clusterctl up` may replace them. No CNI config is written.
 //
+// # Registry
+//
+// Unless told otherwise (Options.Registry; `lab up --registry=false`), a lab
+// whose machine has Debian's docker-registry also runs a registry, the
+// distribution v2 server, for images pushed from the workstation and pulled
+// by the hosts: plain HTTP on port 5000 at the subnet's .2 address, in its
+// own network namespace ccl-NAME-reg whose eth0 is the peer of bridge port
+// preg. It is booted like a host, as PID 1 of fresh mount, UTS, IPC and PID
+// namespaces (`lab __init --registry`), recorded in STATE/registry/pid1.json
+// with the same identity checks, and is labinit supervising one service,
+// registry (docker-registry serve), with Restart=always. Its mount namespace
+// has a fresh /proc, a tmpfs /run and STATE/registry bound at /run/registry:
+// config.yml, data/ (blobs and manifests), labinit/registry.service and
+// log/registry.log. `lab up` lists it in the inventory under
+// cluster.registries as insecure, so `clusterctl up` configures every
+// host's containerd for it; `lab status` shows it; `lab down` kills it and
+// removes its netns and directory.
+//
 // # State
 //
 // STATE (default /var/tmp/clusterctl-lab/NAME; never below /etc, /opt,
 // /var/lib, /tmp, /run, /var/log, /root or /usr/local/bin, which hosts
 // replace before their own mounts are made) holds lab.json (subnet, hosts,
-// cgroup hierarchies, inventory path, partitions), the workstation key
-// id_ed25519[.pub], known_hosts with every host's real key, and hosts/hI.
+// cgroup hierarchies, inventory path, partitions, registry), the workstation
+// key id_ed25519[.pub], known_hosts with every host's real key, hosts/hI and
+// registry/.
 // `lab down` removes every process, namespace, link, cgroup and file the lab
 // made, the state directory and the inventory it wrote.
 package lab

@@ -21,21 +21,25 @@ import (
 // Up and Boot inside the host's fresh mount, UTS, IPC and PID namespaces and
 // its network namespace. It records its identity, joins the host's cgroups,
 // builds the host's file system view, sets the hostname and then runs
-// labinit until the host is killed. args are --name, --host, --state-dir.
+// labinit until the host is killed. args are --name, --host, --state-dir;
+// with --registry instead of --host it is PID 1 of the lab's registry.
 func HostInit(args []string) error {
 	fset := flag.NewFlagSet("lab __init", flag.ContinueOnError)
 	fset.SetOutput(io.Discard)
 	name := fset.String("name", DefaultName, "lab name")
 	host := fset.String("host", "", "host name (h1, h2, ...)")
 	stateDir := fset.String("state-dir", "", "lab state directory")
+	registry := fset.Bool("registry", false, "be PID 1 of the lab's registry, not of a host")
 	if err := fset.Parse(args); err != nil {
 		return fmt.Errorf("parse lab __init flags: %w", err)
 	}
 	if os.Getpid() != 1 {
 		return errors.New("run lab __init: must be PID 1 of a new PID namespace; lab up and lab boot start it")
 	}
-	if _, err := hostIndex(*host); err != nil {
-		return err
+	if !*registry {
+		if _, err := hostIndex(*host); err != nil {
+			return err
+		}
 	}
 	c, err := resolve(Options{Name: *name, StateDir: *stateDir})
 	if err != nil {
@@ -47,6 +51,9 @@ func HostInit(args []string) error {
 	}
 	if st == nil {
 		return fmt.Errorf("boot %s: find lab %s in %s: %w", *host, c.name, c.stateDir, ErrNoLab)
+	}
+	if *registry {
+		return registryInit(c)
 	}
 	logger := log.New(os.Stderr, *host+" ", log.LstdFlags|log.Lmicroseconds)
 	if err := recordPid1(c.l.pid1(*host)); err != nil {

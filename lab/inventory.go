@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -151,9 +152,10 @@ func checkInventory(path, name string) error {
 	return nil
 }
 
-// writeInventory creates the inventory or adds missing hosts to it. It
-// reports whether the file changed.
-func writeInventory(path, name, stateDir string, hosts []hostState) (bool, error) {
+// writeInventory creates the inventory or adds missing hosts to it, and the
+// lab registry (host:port, "" for none) if it is not listed. It reports
+// whether the file changed.
+func writeInventory(path, name, stateDir string, hosts []hostState, registry string) (bool, error) {
 	data, err := os.ReadFile(path)
 	var out string
 	switch {
@@ -166,11 +168,85 @@ func writeInventory(path, name, stateDir string, hosts []hostState) (bool, error
 		if err != nil {
 			return false, fmt.Errorf("refuse to overwrite inventory %s: %w", path, err)
 		}
-		if out == string(data) {
-			return false, nil
+	}
+	if registry != "" {
+		if out, err = addRegistry(out, registry); err != nil {
+			return false, fmt.Errorf("add the lab registry to inventory %s: %w", path, err)
 		}
 	}
+	if out == string(data) {
+		return false, nil
+	}
 	return true, writeFileAtomic(path, []byte(out), 0o644)
+}
+
+var registriesKeyRE = regexp.MustCompile(`^(\s+)registries:\s*(#.*)?$`)
+
+// addRegistry lists the lab registry host (host:port) under
+// cluster.registries, as insecure (plain HTTP), unless a registry with that
+// host is listed already. It appends to the registries list, or starts one
+// at the end of the cluster block; every other line is kept.
+func addRegistry(data, host string) (string, error) {
+	lines := strings.Split(strings.TrimSuffix(data, "\n"), "\n")
+	start := slices.IndexFunc(lines, func(ln string) bool { return strings.HasPrefix(ln, "cluster:") })
+	if start < 0 {
+		return "", errors.New("no cluster: section")
+	}
+	if rest := strings.TrimSpace(strings.TrimPrefix(lines[start], "cluster:")); rest != "" && !strings.HasPrefix(rest, "#") {
+		return "", fmt.Errorf("cannot extend cluster written in flow style (%q)", lines[start])
+	}
+	indentOf := func(ln string) string { return ln[:len(ln)-len(strings.TrimLeft(ln, " "))] }
+	end, indent := start+1, ""
+	key, itemIndent := -1, "" // the registries: line, the indent of its items
+	inList := false
+	for i := start + 1; i < len(lines); i++ {
+		ln := lines[i]
+		if topKeyRE.MatchString(ln) {
+			break
+		}
+		trimmed := strings.TrimSpace(ln)
+		if trimmed == "" || strings.HasPrefix(trimmed, "#") {
+			continue
+		}
+		end = i + 1
+		if indent == "" {
+			indent = indentOf(ln)
+		}
+		switch {
+		case registriesKeyRE.MatchString(ln) && indentOf(ln) == indent:
+			key, inList = i, true
+		case strings.HasPrefix(ln, indent+"registries:") && indentOf(ln) == indent:
+			return "", fmt.Errorf("cannot extend registries written in flow style (%q)", ln)
+		case inList && len(indentOf(ln)) <= len(indent) && !strings.HasPrefix(trimmed, "-"):
+			inList = false // a sibling key: the list is over
+		case inList:
+			if itemIndent == "" && strings.HasPrefix(trimmed, "-") {
+				itemIndent = indentOf(ln)
+			}
+			if strings.Contains(ln, host) {
+				return data, nil // listed already, in whatever form
+			}
+		}
+	}
+	if indent == "" {
+		indent = "  "
+	}
+	if itemIndent == "" {
+		itemIndent = indent + "  "
+	}
+	item := []string{itemIndent + "- host: " + host, itemIndent + "  insecure: true  # the lab registry: plain HTTP"}
+	var out []string
+	if key < 0 {
+		out = append(out, lines[:end]...)
+		out = append(out, indent+"registries:")
+		out = append(out, item...)
+		out = append(out, lines[end:]...)
+	} else {
+		out = append(out, lines[:key+1]...)
+		out = append(out, item...)
+		out = append(out, lines[key+1:]...)
+	}
+	return strings.Join(out, "\n") + "\n", nil
 }
 
 // removeInventory removes path if the lab wrote it. It reports what it did

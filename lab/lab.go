@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
@@ -75,7 +76,11 @@ func Up(ctx context.Context, opts Options, n int) error {
 		return err
 	}
 	fresh := st == nil
-	if st, err = planUp(c, st, n); err != nil {
+	regNote := ""
+	if st, err = planUp(c, st, n); err == nil {
+		regNote, err = planRegistry(c, st, c.registry)
+	}
+	if err != nil {
 		if fresh { // leave no empty state dir behind
 			os.Remove(c.stateDir)
 			if filepath.Dir(c.stateDir) == DefaultStateRoot {
@@ -115,11 +120,22 @@ func Up(ctx context.Context, opts Options, n int) error {
 			results[i].dur, results[i].err = time.Since(t0), err
 		})
 	}
+	var reg result
+	if st.Registry != nil {
+		if _, ok := registryRunning(c); !ok {
+			reg.boot = true
+			wg.Go(func() {
+				t0 := time.Now()
+				err := bootRegistry(ctx, c, st, exe)
+				reg.dur, reg.err = time.Since(t0), err
+			})
+		}
+	}
 	wg.Wait()
 
 	var errs []error
 	booted := 0
-	anyBoot := slices.ContainsFunc(results, func(r result) bool { return r.boot })
+	anyBoot := reg.boot || slices.ContainsFunc(results, func(r result) bool { return r.boot })
 	for i, h := range st.Hosts {
 		r := results[i]
 		switch {
@@ -135,10 +151,29 @@ func Up(ctx context.Context, opts Options, n int) error {
 			fmt.Fprintf(c.out, "%s up %s (%s)\n", h.Name, h.Address, seconds(r.dur))
 		}
 	}
+	regHost := ""
+	if st.Registry != nil {
+		regHost = st.Registry.host()
+		switch {
+		case !reg.boot:
+			if anyBoot {
+				fmt.Fprintf(c.out, "registry already up %s\n", regHost)
+			}
+		case reg.err != nil:
+			fmt.Fprintf(c.out, "registry failed %s (%s)\n", regHost, seconds(reg.dur))
+			errs = append(errs, reg.err)
+		default:
+			booted++
+			fmt.Fprintf(c.out, "registry up %s (%s)\n", regHost, seconds(reg.dur))
+		}
+	}
+	if regNote != "" {
+		fmt.Fprintln(c.out, regNote)
+	}
 	if err := writeKnownHosts(c, st); err != nil {
 		errs = append(errs, err)
 	}
-	changed, err := writeInventory(st.Inventory, c.name, c.stateDir, st.Hosts)
+	changed, err := writeInventory(st.Inventory, c.name, c.stateDir, st.Hosts, regHost)
 	if err != nil {
 		errs = append(errs, err)
 	}
@@ -441,6 +476,8 @@ type LabStatus struct {
 	Workstation string       `json:"workstation,omitempty"`
 	Inventory   string       `json:"inventory,omitempty"`
 	Hosts       []HostStatus `json:"hosts"`
+	// Registry is the lab registry, if the lab has one.
+	Registry *RegistryStatus `json:"registry,omitempty"`
 }
 
 // HostStatus describes one host.
@@ -488,6 +525,9 @@ func Status(ctx context.Context, opts Options) (LabStatus, error) {
 			hs.Services = labinitServices(rec.PID)
 		}
 		out.Hosts = append(out.Hosts, hs)
+	}
+	if st.Registry != nil {
+		out.Registry = registryStatus(c, *st.Registry, ports)
 	}
 	return out, nil
 }
@@ -551,7 +591,21 @@ func (s LabStatus) Write(w io.Writer, format string) error {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", h.Name, h.Address, h.State, pid, h.Port, part, svcs)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if r := s.Registry; r != nil {
+		detail := "port " + r.Port
+		if r.PID > 0 {
+			detail = "pid " + strconv.Itoa(r.PID) + ", " + detail
+		}
+		for _, k := range slices.Sorted(maps.Keys(r.Services)) {
+			detail += ", " + k + "=" + r.Services[k]
+		}
+		_, err := fmt.Fprintf(w, "registry %s (plain HTTP): %s (%s)\n", r.Host, r.State, detail)
+		return err
+	}
+	return nil
 }
 
 // Exec runs argv inside host: in its mount, UTS, IPC, network and PID
@@ -683,18 +737,22 @@ func Down(ctx context.Context, opts Options) error {
 			}
 		}
 	}
-	found := len(hosts) > 0 || st != nil || exists(c.n.nsPath(c.n.switchNS()))
+	found := len(hosts) > 0 || st != nil || exists(c.n.nsPath(c.n.switchNS())) || exists(c.n.nsPath(c.n.registryNS()))
 
 	killErrs := make([]error, len(hosts))
 	var wg sync.WaitGroup
 	for i, h := range hosts {
 		wg.Go(func() { _, killErrs[i] = killHost(c, mounts, h) })
 	}
+	var regErr error
+	wg.Go(func() { _, regErr = killRegistry(c) })
 	wg.Wait()
 	errs = append(errs, killErrs...)
+	errs = append(errs, regErr)
 	for _, h := range hosts {
 		errs = append(errs, deleteNetns(ctx, c.n, c.n.hostNS(h)))
 	}
+	errs = append(errs, deleteNetns(ctx, c.n, c.n.registryNS()))
 	errs = append(errs, deleteNetns(ctx, c.n, c.n.switchNS()))
 	links := []string{c.n.rootLink()}
 	if st != nil && st.RootLink != "" && st.RootLink != links[0] {

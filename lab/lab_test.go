@@ -91,7 +91,8 @@ func (l *testLab) up(t testing.TB, n int) string {
 	return l.out.String()
 }
 
-// recordPIDNS remembers every running host's PID namespace.
+// recordPIDNS remembers every running host's PID namespace, and the
+// registry's.
 func (l *testLab) recordPIDNS(t testing.TB) {
 	c, err := resolve(l.opts)
 	if err != nil {
@@ -105,6 +106,9 @@ func (l *testLab) recordPIDNS(t testing.TB) {
 		if rec, ok := hostRunning(c, h.Name); ok {
 			l.pidNS[h.Name+"@"+strconv.Itoa(rec.PID)] = rec.PIDNS
 		}
+	}
+	if rec, ok := registryRunning(c); ok {
+		l.pidNS["registry@"+strconv.Itoa(rec.PID)] = rec.PIDNS
 	}
 }
 
@@ -280,6 +284,11 @@ func TestLab(t *testing.T) {
 	out := l.up(t, 2)
 	t.Cleanup(func() { l.down(t) })
 	t.Logf("lab up:\n%s", out)
+	// With docker-registry installed the lab has a registry by default: the
+	// cleanup check at the end then covers it too.
+	if isExecutable(RegistryBinary) && !strings.Contains(out, "registry up "+registryAddr(l.opts.Subnet).String()) {
+		t.Errorf("Up output lacks the default registry:\n%s", out)
+	}
 	inv := readInventory(t, l.opts.Inventory)
 	for i, h := range []string{"h1", "h2"} {
 		want := fmt.Sprintf("%s up %s (", h, hostAddr(l.opts.Subnet, i+1))

@@ -38,6 +38,13 @@ const (
 	servicePath  = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 	workstation  = "workstation"
 	stateVersion = 1
+
+	// RegistryPort is the lab registry's TCP port (plain HTTP).
+	RegistryPort   = 5000
+	registryOffset = 2 // the registry gets subnet address .2
+	registryPort   = "preg"
+	// RegistryBinary is Debian's docker-registry (the distribution v2 server).
+	RegistryBinary = "/usr/bin/docker-registry"
 )
 
 // DefaultSubnet is the lab subnet used when none is given.
@@ -61,6 +68,9 @@ type Options struct {
 	// Exe is the clusterctl binary run as each host's PID 1 (`lab __init`).
 	// Default os.Executable().
 	Exe string
+	// Registry says whether `lab up` gives the lab a registry; the default
+	// (RegistryAuto) does when docker-registry is installed.
+	Registry RegistryMode
 	// In, Out and Err are the streams: progress goes to Out, Exec uses all
 	// three. Nil means /dev/null.
 	In  io.Reader
@@ -77,6 +87,7 @@ type config struct {
 	subnet   netip.Prefix // may be zero: take the recorded one
 	inv      string       // may be empty: take the recorded one
 	exe      string
+	registry RegistryMode
 	in       io.Reader
 	out      io.Writer
 	errw     io.Writer
@@ -86,7 +97,7 @@ type config struct {
 
 func resolve(opts Options) (*config, error) {
 	c := &config{name: opts.Name, stateDir: opts.StateDir, subnet: opts.Subnet, inv: opts.Inventory,
-		exe: opts.Exe, in: opts.In, out: opts.Out, errw: opts.Err}
+		exe: opts.Exe, registry: opts.Registry, in: opts.In, out: opts.Out, errw: opts.Err}
 	if c.name == "" {
 		c.name = DefaultName
 	}
@@ -101,6 +112,11 @@ func resolve(opts Options) (*config, error) {
 		return nil, err
 	}
 	c.stateDir = sd
+	switch c.registry {
+	case RegistryAuto, RegistryOn, RegistryOff:
+	default:
+		return nil, fmt.Errorf("invalid registry mode %q: want %q, %q or %q", c.registry, RegistryAuto, RegistryOn, RegistryOff)
+	}
 	if c.subnet.IsValid() {
 		if err := validateSubnet(c.subnet); err != nil {
 			return nil, err
@@ -183,8 +199,8 @@ func validateSubnet(p netip.Prefix) error {
 	return nil
 }
 
-// maxHosts is how many hosts fit in p: .0 network, .1 workstation, .2-.10
-// reserved, hosts from .11, broadcast last.
+// maxHosts is how many hosts fit in p: .0 network, .1 workstation, .2 the
+// registry, .3-.10 reserved, hosts from .11, broadcast last.
 func maxHosts(p netip.Prefix) int {
 	size := 1 << (32 - p.Bits())
 	return min(size-hostOffset-2, 9999)
@@ -199,6 +215,8 @@ func addrAt(p netip.Prefix, off int) netip.Addr {
 }
 
 func workstationAddr(p netip.Prefix) netip.Addr { return addrAt(p, 1) }
+
+func registryAddr(p netip.Prefix) netip.Addr { return addrAt(p, registryOffset) }
 
 func hostAddr(p netip.Prefix, index int) netip.Addr { return addrAt(p, hostOffset+index) }
 
@@ -226,6 +244,7 @@ func (n names) hostNS(h string) string    { return namePrefix + n.lab + "-" + h 
 func (n names) cgroup(h string) string    { return namePrefix + n.lab + "-" + h }
 func (n names) nsPath(ns string) string   { return filepath.Join("/run/netns", ns) }
 func (n names) partTable(h string) string { return "ccl_part_" + h }
+func (n names) registryNS() string        { return namePrefix + n.lab + "-reg" }
 
 // objectRE matches the netns and cgroup names of this lab's hosts.
 func (n names) hostObjectRE() *regexp.Regexp {
@@ -257,10 +276,16 @@ func (l layout) hostKey(h string) string  { return filepath.Join(l.host(h), "ssh
 func (l layout) cgkeep(h string) string   { return filepath.Join(l.host(h), "cgkeep") }
 func (l layout) upperEtc(h string) string { return filepath.Join(l.host(h), "ovl", "etc", "upper") }
 
+// The registry's directory: its "disk", seen as registryMount inside its
+// mount namespace.
+func (l layout) registry() string        { return filepath.Join(l.dir, "registry") }
+func (l layout) registryPid1() string    { return filepath.Join(l.registry(), "pid1.json") }
+func (l layout) registryInitLog() string { return filepath.Join(l.registry(), "init.log") }
+
 // entries are the names the lab creates directly in its state directory;
 // down removes exactly these, then the directory if it is empty.
 func (l layout) entries() []string {
-	return []string{"lab.json", "id_ed25519", "id_ed25519.pub", "known_hosts", "hosts"}
+	return []string{"lab.json", "id_ed25519", "id_ed25519.pub", "known_hosts", "hosts", "registry"}
 }
 
 // hostMount is one piece of a host's file system view backed by its disk.

@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -31,7 +33,18 @@ type labState struct {
 	// Partitions maps a partitioned host to the peers it is cut from
 	// ("*" = everyone, the workstation included).
 	Partitions map[string][]string `json:"partitions,omitempty"`
+	// Registry is the lab's registry, if it has one.
+	Registry *registryState `json:"registry,omitempty"`
 }
+
+// registryState is the lab registry: its address on the switch and port.
+type registryState struct {
+	Address string `json:"address"`
+	Port    int    `json:"port"`
+}
+
+// host is host:port as image references name it.
+func (r registryState) host() string { return net.JoinHostPort(r.Address, strconv.Itoa(r.Port)) }
 
 type hostState struct {
 	Name    string `json:"name"`

@@ -10,6 +10,8 @@ package nodeapi
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -145,6 +147,16 @@ func SameContent(a, b *NodeSpec) bool {
 	jx, errx := json.Marshal(x)
 	jy, erry := json.Marshal(y)
 	return errx == nil && erry == nil && bytes.Equal(jx, jy)
+}
+
+// ContentSHA256 is a checksum of what a spec asks of its node: everything but
+// generation, writer and time. Equal checksums mean SameContent.
+func ContentSHA256(s *NodeSpec) string {
+	x := *s
+	x.Generation, x.Writer, x.WrittenAt = 0, "", time.Time{}
+	data, _ := json.Marshal(x) // plain structs: cannot fail
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
 }
 
 // StaleGenerationError is returned when a node holds a newer spec than the one

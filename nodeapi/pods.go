@@ -349,3 +349,40 @@ type StateTerminated struct {
 	StartedAt  time.Time `json:"startedAt"`
 	FinishedAt time.Time `json:"finishedAt"`
 }
+
+// Container state reasons agentlet reports, with Kubernetes' names.
+const (
+	// Waiting reasons.
+	ReasonContainerCreating          = "ContainerCreating"
+	ReasonPodInitializing            = "PodInitializing"
+	ReasonErrImagePull               = "ErrImagePull"
+	ReasonImagePullBackOff           = "ImagePullBackOff"
+	ReasonErrImageNeverPull          = "ErrImageNeverPull"
+	ReasonCrashLoopBackOff           = "CrashLoopBackOff"
+	ReasonCreateContainerError       = "CreateContainerError"
+	ReasonCreateContainerConfigError = "CreateContainerConfigError"
+	ReasonRunContainerError          = "RunContainerError"
+	// Terminated reasons.
+	ReasonCompleted = "Completed"
+	ReasonError     = "Error"
+	ReasonOOMKilled = "OOMKilled"
+)
+
+// Runtime labels agentlet puts on the sandboxes and containers it creates;
+// on start it adopts what carries LabelPodUID.
+const (
+	LabelPodUID        = "clusterctl.dev/pod-uid"
+	LabelPodName       = "clusterctl.dev/pod-name"
+	LabelPodNamespace  = "clusterctl.dev/pod-namespace"
+	LabelContainerName = "clusterctl.dev/container-name"
+)
+
+// Per-pod paths on a host.
+const (
+	// PodsDir holds one directory per pod UID: volumes, termination
+	// message files and state.json (restart bookkeeping, events).
+	PodsDir = StateDir + "/pods"
+	// PodLogsDir holds the CRI log files, kubelet's layout:
+	// <namespace>_<name>_<uid>/<container>/<restartCount>.log.
+	PodLogsDir = "/var/log/pods"
+)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -27,6 +28,12 @@ type purePackage struct {
 	// checkDeps checks the transitive dependencies against forbiddenDeps.
 	// It is off for packages whose edge files legitimately do I/O.
 	checkDeps bool
+	// usesK8s marks packages allowed to import k8s.io/api and
+	// k8s.io/apimachinery, which themselves import net, net/http and os.
+	// For them the standard-library network and OS packages are checked as
+	// direct imports only (forbiddenImports, in every checked file); the
+	// transitive ban keeps covering os/exec, ssh, sftp, grpc and urfave.
+	usesK8s bool
 	// edgeFiles are the package's non-test files that may do I/O; every
 	// other non-test file is checked for forbidden imports and clock reads.
 	edgeFiles []string
@@ -37,9 +44,10 @@ type purePackage struct {
 
 func purePackages() []purePackage {
 	return []purePackage{
-		{pkg: "plan", checkDeps: true, mustDeclare: []string{"AllocatePodCIDRs"}},
+		{pkg: "plan", checkDeps: true, usesK8s: true, mustDeclare: []string{"AllocatePodCIDRs", "LowerPod", "NodeSpecs"}},
+		{pkg: "plan/sched", checkDeps: true, usesK8s: true, mustDeclare: []string{"Schedule"}},
 		{pkg: "nodeapi", checkDeps: true, mustDeclare: []string{"DecodeNodeSpec", "CheckFence"}},
-		{pkg: "inventory", edgeFiles: []string{"load.go", "save.go", "lock.go"}, mustDeclare: []string{"Parse", "Marshal"}},
+		{pkg: "inventory", edgeFiles: []string{"load.go", "save.go", "lock.go", "credentials.go"}, mustDeclare: []string{"Parse", "Marshal"}},
 	}
 }
 
@@ -47,10 +55,14 @@ func purePackages() []purePackage {
 // dependencies. Standard-library entries match exactly (net/netip is fine,
 // net is not); others match their whole subtree.
 func forbiddenDeps() []string {
+	return append([]string{"net", "net/http"}, forbiddenDepsK8s()...)
+}
+
+// forbiddenDepsK8s is forbiddenDeps for packages that use the Kubernetes
+// API types, which bring in net and net/http (but not os/exec).
+func forbiddenDepsK8s() []string {
 	return []string{
 		"os/exec",
-		"net",
-		"net/http",
 		"golang.org/x/crypto/ssh",
 		"github.com/pkg/sftp",
 		"google.golang.org/grpc",
@@ -58,19 +70,35 @@ func forbiddenDeps() []string {
 	}
 }
 
-// forbiddenImports may not be imported directly by a checked file.
+// forbiddenImports may not be imported directly by a checked file. The
+// k8s.io/apimachinery entries are its randomness and waiting helpers.
 func forbiddenImports() []string {
-	return []string{"os", "os/exec", "net", "net/http", "syscall", "math/rand", "math/rand/v2", "crypto/rand"}
+	return []string{"os", "os/exec", "net", "net/http", "syscall", "math/rand", "math/rand/v2", "crypto/rand",
+		"k8s.io/apimachinery/pkg/util/rand", "k8s.io/apimachinery/pkg/util/uuid", "k8s.io/apimachinery/pkg/util/wait"}
 }
 
-// clockFuncs are the functions of package time that read the clock or wait
-// on it.
-func clockFuncs() []string {
-	return []string{"Now", "Since", "Until", "Sleep", "After", "AfterFunc", "Tick", "NewTimer", "NewTicker"}
+// clockPackage is a package with functions that read the clock or wait on
+// it: its usual name (for messages) and those functions.
+type clockPackage struct {
+	name  string
+	funcs []string
 }
 
-func isForbiddenDep(dep string) bool {
-	for _, f := range forbiddenDeps() {
+// clockPackages are the clock-reading packages by import path: time, and
+// metav1 (Now) for packages using the Kubernetes API types.
+func clockPackages() map[string]clockPackage {
+	return map[string]clockPackage{
+		"time":                                 {"time", []string{"Now", "Since", "Until", "Sleep", "After", "AfterFunc", "Tick", "NewTimer", "NewTicker"}},
+		"k8s.io/apimachinery/pkg/apis/meta/v1": {"metav1", []string{"Now", "NowMicro"}},
+	}
+}
+
+func isForbiddenDep(dep string, usesK8s bool) bool {
+	forbidden := forbiddenDeps()
+	if usesK8s {
+		forbidden = forbiddenDepsK8s()
+	}
+	for _, f := range forbidden {
 		std := !strings.Contains(strings.Split(f, "/")[0], ".")
 		if dep == f || !std && strings.HasPrefix(dep, f+"/") {
 			return true
@@ -130,7 +158,7 @@ func TestPurePackages(t *testing.T) {
 			}
 			if p.checkDeps {
 				for _, dep := range lp.Deps {
-					if isForbiddenDep(dep) {
+					if isForbiddenDep(dep, p.usesK8s) {
 						t.Errorf("%s depends (transitively) on %s; pure packages must not", p.pkg, dep)
 					}
 				}
@@ -162,28 +190,35 @@ func checkFile(t *testing.T, path string, declared map[string]bool) []string {
 		t.Fatalf("parse %s: %v", path, err)
 	}
 	var problems []string
-	timeName := ""
+	clocks := clockPackages()
+	local := map[string]clockPackage{} // by the name it is imported as
 	for _, imp := range f.Imports {
 		ip, _ := strconv.Unquote(imp.Path.Value)
 		if slices.Contains(forbiddenImports(), ip) {
 			problems = append(problems, "imports "+ip)
 		}
-		if ip == "time" {
-			timeName = "time"
-			if imp.Name != nil {
-				timeName = imp.Name.Name
-			}
+		cp, ok := clocks[ip]
+		if !ok {
+			continue
 		}
-	}
-	if timeName == "." {
-		problems = append(problems, `dot-imports "time", hiding clock reads`)
+		name := ip[strings.LastIndex(ip, "/")+1:] // both packages are named after their last element
+		if imp.Name != nil {
+			name = imp.Name.Name
+		}
+		switch name {
+		case ".":
+			problems = append(problems, fmt.Sprintf("dot-imports %q, hiding clock reads", ip))
+		case "_":
+		default:
+			local[name] = cp
+		}
 	}
 	for _, d := range f.Decls {
 		if fd, ok := d.(*ast.FuncDecl); ok {
 			declared[fd.Name.Name] = true
 		}
 	}
-	if timeName == "" || timeName == "_" {
+	if len(local) == 0 {
 		return problems
 	}
 	ast.Inspect(f, func(n ast.Node) bool {
@@ -191,8 +226,10 @@ func checkFile(t *testing.T, path string, declared map[string]bool) []string {
 		if !ok {
 			return true
 		}
-		if x, ok := sel.X.(*ast.Ident); ok && x.Name == timeName && slices.Contains(clockFuncs(), sel.Sel.Name) {
-			problems = append(problems, "uses time."+sel.Sel.Name+"; pass the time in instead")
+		if x, ok := sel.X.(*ast.Ident); ok {
+			if cp, ok := local[x.Name]; ok && slices.Contains(cp.funcs, sel.Sel.Name) {
+				problems = append(problems, "uses "+cp.name+"."+sel.Sel.Name+"; pass the time in instead")
+			}
 		}
 		return true
 	})
@@ -216,6 +253,14 @@ func TestCheckFile(t *testing.T) {
 		{"os and net", "package p\nimport (\n\"os\"\n\"net\"\n)\nvar _, _ = os.Args, net.IPv4len\n",
 			[]string{"imports os", "imports net"}},
 		{"net/netip is fine", "package p\nimport \"net/netip\"\nvar _ netip.Addr\n", nil},
+		{"metav1.Now", "package p\nimport metav1 \"k8s.io/apimachinery/pkg/apis/meta/v1\"\nvar t = metav1.Now()\nvar u = metav1.NewTime(t.Time)\n",
+			[]string{"uses metav1.Now; pass the time in instead"}},
+		{"metav1 unnamed", "package p\nimport \"k8s.io/apimachinery/pkg/apis/meta/v1\"\nvar t = v1.NowMicro()\n",
+			[]string{"uses metav1.NowMicro; pass the time in instead"}},
+		{"apimachinery randomness", "package p\nimport \"k8s.io/apimachinery/pkg/util/rand\"\nvar s = rand.String(5)\n",
+			[]string{"imports k8s.io/apimachinery/pkg/util/rand"}},
+		{"net/http and os/exec", "package p\nimport (\n\"net/http\"\n\"os/exec\"\n)\nvar _, _ = http.Get, exec.Command\n",
+			[]string{"imports net/http", "imports os/exec"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -229,13 +274,23 @@ func TestCheckFile(t *testing.T) {
 			}
 		})
 	}
-	for dep, want := range map[string]bool{
-		"net": true, "net/netip": false, "os/exec": true, "os": false,
-		"google.golang.org/grpc": true, "google.golang.org/grpc/codes": true, "google.golang.org/grpcx": false,
-		"golang.org/x/crypto/ssh/agent": true, "golang.org/x/crypto/sha3": false,
+	for _, tt := range []struct {
+		dep           string
+		usesK8s, want bool
+	}{
+		{"net", false, true}, {"net/netip", false, false}, {"os/exec", false, true}, {"os", false, false},
+		{"net/http", false, true},
+		{"google.golang.org/grpc", false, true}, {"google.golang.org/grpc/codes", false, true},
+		{"google.golang.org/grpcx", false, false},
+		{"golang.org/x/crypto/ssh/agent", false, true}, {"golang.org/x/crypto/sha3", false, false},
+		// Packages using k8s.io/api may depend on net and net/http through
+		// it, never on os/exec, ssh, sftp, grpc or urfave.
+		{"net", true, false}, {"net/http", true, false}, {"os/exec", true, true},
+		{"google.golang.org/grpc", true, true}, {"golang.org/x/crypto/ssh", true, true},
+		{"github.com/pkg/sftp", true, true}, {"github.com/urfave/cli/v2", true, true},
 	} {
-		if got := isForbiddenDep(dep); got != want {
-			t.Errorf("isForbiddenDep(%q) = %v, want %v", dep, got, want)
+		if got := isForbiddenDep(tt.dep, tt.usesK8s); got != tt.want {
+			t.Errorf("isForbiddenDep(%q, usesK8s=%v) = %v, want %v", tt.dep, tt.usesK8s, got, tt.want)
 		}
 	}
 }

@@ -1,5 +1,5 @@
 // Package playbooks holds the ordered, idempotent host procedures of clusterctl
-// (up, reset, observe) and their parallel fan-out over SSH.
+// (up, reset, observe, image load) and their parallel fan-out over SSH.
 //
 // Every step gathers facts, compares them with what it would write, and only
 // acts on a difference, so re-running a playbook changes nothing and says so.

@@ -29,6 +29,10 @@ type Facts struct {
 	AgentletRunning                   bool              // the agentlet service is running
 	Sysctl                            map[string]string // current values
 	OtherCNIConfs                     []string          // conflists that are not ours
+	// RegistryHosts maps each hosts.toml clusterctl wrote below
+	// RegistryHostsDir to its sha256; ForeignRegistryHosts are the others.
+	RegistryHosts        map[string]string
+	ForeignRegistryHosts []string
 }
 
 // agentletSumCache caches the installed agentlet's checksum (see factsScript).
@@ -92,13 +96,14 @@ else echo "sum:$f="; fi
 		fmt.Fprintf(&b, "echo \"sysctl:%s=$(cat /proc/sys/%s 2>/dev/null)\"\n", kv[0], strings.ReplaceAll(kv[0], ".", "/"))
 	}
 	fmt.Fprintf(&b, "for f in %s/*; do [ -e \"$f\" ] && [ \"$f\" != %s ] && echo \"othercni=$f\"; done\n", CNIConfDir, CNIConfPath)
+	b.WriteString(registryHostsFacts())
 	b.WriteString("exit 0\n")
 	return b.String()
 }
 
 // ParseFacts parses the output of factsScript.
 func ParseFacts(out []byte) (*Facts, error) {
-	f := &Facts{Binaries: map[string]string{}, Sums: map[string]string{}, Sysctl: map[string]string{}}
+	f := &Facts{Binaries: map[string]string{}, Sums: map[string]string{}, Sysctl: map[string]string{}, RegistryHosts: map[string]string{}}
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	for sc.Scan() {
 		k, v, ok := strings.Cut(sc.Text(), "=")
@@ -150,12 +155,17 @@ func ParseFacts(out []byte) (*Facts, error) {
 			f.Sysctl[strings.TrimPrefix(k, "sysctl:")] = v
 		case k == "othercni":
 			f.OtherCNIConfs = append(f.OtherCNIConfs, v)
+		case strings.HasPrefix(k, "regsum:"):
+			f.RegistryHosts[strings.TrimPrefix(k, "regsum:")] = v
+		case k == "regforeign":
+			f.ForeignRegistryHosts = append(f.ForeignRegistryHosts, v)
 		}
 	}
 	if f.Kernel == "" || f.Init == "" {
 		return nil, fmt.Errorf("parse facts: incomplete output (%d bytes)", len(out))
 	}
 	sort.Strings(f.OtherCNIConfs)
+	sort.Strings(f.ForeignRegistryHosts)
 	return f, nil
 }
 

@@ -31,23 +31,18 @@ func statusCmd() string {
 // Observe asks every host for its NodeStatus in parallel, one SSH round trip
 // per host after connecting.
 func Observe(ctx context.Context, hosts []string, dial Dialer, parallel int) []Observation {
-	obs := make([]Observation, len(hosts))
-	forEach(ctx, hosts, parallel, func(ctx context.Context, i int, name string) {
-		start := time.Now()
-		obs[i] = observeOne(ctx, name, dial)
+	start := time.Now()
+	f := Connect(ctx, hosts, dial, parallel)
+	defer f.Close()
+	obs := f.Observe(ctx)
+	for i := range obs {
 		obs[i].Elapsed = time.Since(start)
-	})
+	}
 	return obs
 }
 
-func observeOne(ctx context.Context, name string, dial Dialer) Observation {
+func observeConn(ctx context.Context, name string, h Host) Observation {
 	o := Observation{Host: name}
-	h, err := dial(ctx, name)
-	if err != nil {
-		o.Err = err
-		return o
-	}
-	defer h.Close()
 	out, err := h.Run(ctx, statusCmd(), nil)
 	var ce *remote.CommandError
 	if errors.As(err, &ce) && ce.ExitCode == 127 {

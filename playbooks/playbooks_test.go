@@ -196,7 +196,8 @@ func testSpec(host string) nodeapi.NodeSpec {
 func TestUpConvergedHostIsTwoRoundTrips(t *testing.T) {
 	bin := []byte("agentlet-binary")
 	conflist, _ := RenderCNIConflist(netip.MustParsePrefix("10.244.1.0/24"))
-	facts := sampleFacts(map[string]string{
+	registries := []RegistryHost{{Host: "10.250.0.2:5000", Insecure: true, Mirrors: []string{"docker.io"}}}
+	converged := map[string]string{
 		"sum:" + ContainerdConfigPath: sha256Hex(RenderContainerdConfig(ContainerdParams{SandboxImage: version.PauseImage,
 			RestrictOOMScoreAdj: true, CNIBinDir: "/usr/lib/cni", CNIConfDir: CNIConfDir})),
 		"sum:" + CNIConfPath:        sha256Hex(conflist),
@@ -204,7 +205,11 @@ func TestUpConvergedHostIsTwoRoundTrips(t *testing.T) {
 		"sum:" + LabinitUnitPath:    sha256Hex(RenderAgentletUnit(nodeapi.BinaryPath)),
 		"sum:" + nodeapi.BinaryPath: sha256Hex(bin),
 		"agentlet_running":          "1", "sysctl:net.ipv4.ip_forward": "1", "sysctl:net.bridge.bridge-nf-call-iptables": "1", "sysctl:net.bridge.bridge-nf-call-ip6tables": "1",
-	})
+	}
+	for p, data := range RenderRegistryHosts(registries) { // the registry's and docker.io's hosts.toml
+		converged["regsum:"+p] = sha256Hex(data)
+	}
+	facts := sampleFacts(converged)
 	h := &fakeHost{answer: func(cmd string, stdin []byte) ([]byte, error) {
 		switch {
 		case cmd == "sh -s":
@@ -218,9 +223,10 @@ func TestUpConvergedHostIsTwoRoundTrips(t *testing.T) {
 	var mu sync.Mutex
 	res := Up(context.Background(), UpOptions{
 		Specs: map[string]nodeapi.NodeSpec{"h1": testSpec("h1")}, Hosts: []string{"h1"},
-		Dial:     func(context.Context, string) (Host, error) { return h, nil },
-		Agentlet: func(string) ([]byte, string, error) { return bin, sha256Hex(bin), nil },
-		Progress: func(e Event) { mu.Lock(); events = append(events, e); mu.Unlock() },
+		Dial:       func(context.Context, string) (Host, error) { return h, nil },
+		Agentlet:   func(string) ([]byte, string, error) { return bin, sha256Hex(bin), nil },
+		Registries: registries,
+		Progress:   func(e Event) { mu.Lock(); events = append(events, e); mu.Unlock() },
 	})
 	if res[0].Err != nil || len(res[0].Changes) != 0 {
 		t.Fatalf("converged host: err=%v changes=%v", res[0].Err, res[0].Changes)

@@ -63,7 +63,9 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
     bin_dir = %q
     conf_dir = %q
     max_conf_num = 1
-`, ManagedMarker, ContainerdSocket, p.SandboxImage, p.RestrictOOMScoreAdj, p.SystemdCgroup, p.CNIBinDir, p.CNIConfDir)
+  [plugins."io.containerd.grpc.v1.cri".registry]
+    config_path = %q
+`, ManagedMarker, ContainerdSocket, p.SandboxImage, p.RestrictOOMScoreAdj, p.SystemdCgroup, p.CNIBinDir, p.CNIConfDir, RegistryHostsDir)
 	return []byte(b.String())
 }
 

@@ -18,8 +18,9 @@ type ResetOptions struct {
 }
 
 // Reset undoes what Up did on every host: the agentlet service, binary and
-// state, clusterctl's iptables chains, CNI conflist and sysctl file, and
-// containerd's config (the original is restored). containerd stays installed.
+// state, clusterctl's iptables chains, CNI conflist and sysctl file, the
+// registry hosts.toml files it wrote, and containerd's config (the original is
+// restored). containerd stays installed.
 func Reset(ctx context.Context, opts ResetOptions) []HostResult {
 	results := make([]HostResult, len(opts.Hosts))
 	forEach(ctx, opts.Hosts, opts.Parallel, func(ctx context.Context, i int, name string) {
@@ -104,6 +105,11 @@ func (r *upRun) reset(ctx context.Context, dial Dialer) {
 			return "", nil
 		}
 		return strings.Join(present, " "), nil
+	}) {
+		return
+	}
+	if !r.step("registries", func() (string, error) {
+		return syncRegistryHosts(ctx, h, f, nil) // removes clusterctl's hosts.toml files
 	}) {
 		return
 	}

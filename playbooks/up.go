@@ -26,6 +26,9 @@ type UpOptions struct {
 	// InstallMissing allows installing missing packages with the host's
 	// package manager.
 	InstallMissing bool
+	// Registries get a hosts.toml each (and one per mirrored host) below
+	// RegistryHostsDir; clusterctl's hosts.toml files for others are removed.
+	Registries []RegistryHost
 	// ReadyTimeout bounds the wait for agentlet to report Ready.
 	ReadyTimeout time.Duration
 	Parallel     int
@@ -164,6 +167,12 @@ func (r *upRun) run(ctx context.Context, name string) {
 		}
 		restartContainerd = true
 		return "containerd config", nil
+	})
+	if !ok {
+		return
+	}
+	ok = r.step("registries", func() (string, error) {
+		return syncRegistryHosts(ctx, h, f, RenderRegistryHosts(r.opts.Registries))
 	})
 	if !ok {
 		return

@@ -60,10 +60,12 @@ func (s Status) Condition(typ string) (Condition, bool) {
 
 // Image is what ImageStatus reports about one image reference.
 type Image struct {
-	Present  bool
-	ID       string
-	RepoTags []string
-	Size     uint64
+	Present     bool
+	ID          string
+	RepoTags    []string
+	RepoDigests []string
+	Size        uint64
+	Pinned      bool
 }
 
 // Client talks CRI to one runtime endpoint. It is safe for concurrent use.
@@ -173,7 +175,8 @@ func (c *Client) ImageStatus(ctx context.Context, ref string) (Image, error) {
 	if img == nil {
 		return Image{}, nil
 	}
-	return Image{Present: true, ID: img.GetId(), RepoTags: img.GetRepoTags(), Size: img.GetSize()}, nil
+	return Image{Present: true, ID: img.GetId(), RepoTags: img.GetRepoTags(), RepoDigests: img.GetRepoDigests(),
+		Size: img.GetSize(), Pinned: img.GetPinned()}, nil
 }
 
 // Close releases the connection.

@@ -3,11 +3,13 @@ package cri
 import (
 	"context"
 	"sync"
+	"time"
 )
 
 // Fake is an in-memory runtime for tests. Set the fields to shape its answers,
 // the *Err fields to inject errors; Calls records every method called, in order
-// ("Version", "Status", "ImageStatus <ref>", "Close").
+// ("Version", "Status", "ImageStatus <ref>", "RunPodSandbox <ns>/<name>", ...,
+// "Close"). Its pod half (fakepods.go) keeps sandboxes and containers in memory.
 type Fake struct {
 	mu sync.Mutex
 
@@ -20,7 +22,22 @@ type Fake struct {
 	ImageStatusErr error
 	CloseErr       error
 
+	// Pod half: error injection and behaviour.
+	RunPodSandboxErr error
+	ListErr          error            // ListPodSandbox and ListContainers
+	CreateErr        map[string]error // by container name
+	StartErr         map[string]error // by container name
+	PullErr          map[string]error // by image reference
+	StopExitCode     int32            // exit code of stopped containers (0: 143)
+	FsInfo           []FsUsage
+	// ExecFunc answers ExecSync for running containers (nil: exit 0).
+	ExecFunc func(id string, cmd []string, timeout time.Duration) (ExecResult, error)
+	// Clock stamps created/started/finished times (nil: time.Now).
+	Clock func() time.Time
+
 	Calls []string
+
+	podState *fakePods
 }
 
 // NewFake returns a healthy fake containerd with no images.

@@ -17,39 +17,30 @@
 // -entrypoint and -cmd may be repeated, one argument each, or given once as a
 // JSON array (-cmd '["-c","sleep 3600"]').
 //
-// It is a build-time tool: nothing shipped imports go-containerregistry.
+// It is the command-line front end of package images (images.Build and
+// images.WriteArchive); like that package it is build-time only: nothing
+// shipped imports go-containerregistry.
 package main
 
 import (
 	"archive/tar"
-	"bytes"
-	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"path"
-	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
-	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/clusterctl/clusterctl/images"
 )
 
-// defaultPath is the PATH every image gets before any -env.
-const defaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-// epoch is the only timestamp that appears in an image.
-func epoch() time.Time { return time.Unix(0, 0).UTC() }
+// createdBy is the history entry of every layer mkimage writes; it is part
+// of the image config, so changing it changes every image digest.
+const createdBy = "clusterctl mkimage"
 
 func main() {
 	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
@@ -89,25 +80,8 @@ func (a *argvFlag) Set(s string) error {
 
 // Options describe one image.
 type Options struct {
-	Ref        string
-	OS         string
-	Arch       string
-	Variant    string
-	Entries    []Entry
-	Entrypoint []string
-	Cmd        []string
-	Env        []string
-	WorkingDir string
-}
-
-// Entry is one file system entry of the layer.
-type Entry struct {
-	Path     string // absolute path inside the image
-	Type     byte   // tar.TypeReg, tar.TypeDir or tar.TypeSymlink
-	Mode     int64
-	Src      string // regular files: where to read the content from
-	Data     []byte // regular files: the content (read from Src when nil)
-	Linkname string // symlinks
+	Ref string
+	images.Spec
 }
 
 func run(args []string, stdout, stderr io.Writer) error {
@@ -168,11 +142,16 @@ func run(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
-	ref, img, err := Build(opts)
+	ref, err := name.NewTag(opts.Ref)
+	if err != nil {
+		return fmt.Errorf("parse reference %q: %w", opts.Ref, err)
+	}
+	opts.CreatedBy = createdBy
+	img, err := images.Build(opts.Spec)
 	if err != nil {
 		return err
 	}
-	if err := writeArchive(*out, ref, img); err != nil {
+	if err := images.WriteArchive(*out, opts.Ref, img); err != nil {
 		return err
 	}
 	id, err := img.ConfigName()
@@ -184,8 +163,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 }
 
 // parseEntries turns the -file, -link and -dir flags into layer entries.
-func parseEntries(files, links, dirs []string) ([]Entry, error) {
-	var entries []Entry
+func parseEntries(files, links, dirs []string) ([]images.Entry, error) {
+	var entries []images.Entry
 	var errs []error
 	for _, f := range files {
 		dst, rest, ok := strings.Cut(f, "=")
@@ -198,7 +177,7 @@ func parseEntries(files, links, dirs []string) ([]Entry, error) {
 			errs = append(errs, fmt.Errorf("-file %q: %w", f, err))
 			continue
 		}
-		entries = append(entries, Entry{Path: dst, Type: tar.TypeReg, Mode: mode, Src: src})
+		entries = append(entries, images.Entry{Path: dst, Type: tar.TypeReg, Mode: mode, Src: src})
 	}
 	for _, l := range links {
 		dst, target, ok := strings.Cut(l, "=")
@@ -206,7 +185,7 @@ func parseEntries(files, links, dirs []string) ([]Entry, error) {
 			errs = append(errs, fmt.Errorf("-link %q: want DST=TARGET", l))
 			continue
 		}
-		entries = append(entries, Entry{Path: dst, Type: tar.TypeSymlink, Mode: 0o777, Linkname: target})
+		entries = append(entries, images.Entry{Path: dst, Type: tar.TypeSymlink, Mode: 0o777, Linkname: target})
 	}
 	for _, d := range dirs {
 		dst, mode, err := splitMode(d, 0o755)
@@ -214,7 +193,7 @@ func parseEntries(files, links, dirs []string) ([]Entry, error) {
 			errs = append(errs, fmt.Errorf("-dir %q: %w", d, err))
 			continue
 		}
-		entries = append(entries, Entry{Path: dst, Type: tar.TypeDir, Mode: mode})
+		entries = append(entries, images.Entry{Path: dst, Type: tar.TypeDir, Mode: mode})
 	}
 	return entries, errors.Join(errs...)
 }
@@ -231,149 +210,4 @@ func splitMode(s string, def int64) (string, int64, error) {
 		return "", 0, fmt.Errorf("bad octal mode %q", s[i+1:])
 	}
 	return s[:i], m, nil
-}
-
-// Build assembles the image in memory. It reads nothing from disk: regular
-// file entries must carry their Data.
-func Build(opts Options) (name.Tag, v1.Image, error) {
-	ref, err := name.NewTag(opts.Ref)
-	if err != nil {
-		return name.Tag{}, nil, fmt.Errorf("parse reference %q: %w", opts.Ref, err)
-	}
-	layerTar, err := LayerTar(opts.Entries)
-	if err != nil {
-		return name.Tag{}, nil, err
-	}
-	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
-		return io.NopCloser(bytes.NewReader(layerTar)), nil
-	}, tarball.WithCompressionLevel(gzip.BestCompression), tarball.WithMediaType(types.OCILayer), tarball.WithCompressedCaching)
-	if err != nil {
-		return name.Tag{}, nil, fmt.Errorf("build layer: %w", err)
-	}
-	base := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
-	base = mutate.ConfigMediaType(base, types.OCIConfigJSON)
-	osName := opts.OS
-	if osName == "" {
-		osName = "linux"
-	}
-	cfg := &v1.ConfigFile{
-		Architecture: opts.Arch,
-		OS:           osName,
-		Variant:      opts.Variant,
-		Created:      v1.Time{Time: epoch()},
-		Config: v1.Config{
-			Env:        append([]string{defaultPath}, opts.Env...),
-			Entrypoint: opts.Entrypoint,
-			Cmd:        opts.Cmd,
-			WorkingDir: opts.WorkingDir,
-		},
-		RootFS: v1.RootFS{Type: "layers"},
-	}
-	img, err := mutate.ConfigFile(base, cfg)
-	if err != nil {
-		return name.Tag{}, nil, fmt.Errorf("set image config: %w", err)
-	}
-	img, err = mutate.Append(img, mutate.Addendum{
-		Layer:   layer,
-		History: v1.History{Created: v1.Time{Time: epoch()}, CreatedBy: "clusterctl mkimage"},
-	})
-	if err != nil {
-		return name.Tag{}, nil, fmt.Errorf("append layer: %w", err)
-	}
-	return ref, img, nil
-}
-
-// LayerTar renders the entries as an uncompressed tar: sorted by path, parent
-// directories added (0755) where not given, owner root, every time the epoch.
-func LayerTar(entries []Entry) ([]byte, error) {
-	byPath := map[string]Entry{}
-	for _, e := range entries {
-		p := path.Clean("/" + e.Path)
-		if p == "/" {
-			return nil, fmt.Errorf("entry %q: the root directory cannot be an entry", e.Path)
-		}
-		if _, dup := byPath[p]; dup {
-			return nil, fmt.Errorf("entry %s: given twice", p)
-		}
-		e.Path = p
-		byPath[p] = e
-	}
-	for p := range byPath {
-		for d := path.Dir(p); d != "/"; d = path.Dir(d) {
-			if prev, ok := byPath[d]; ok {
-				if prev.Type != tar.TypeDir {
-					return nil, fmt.Errorf("entry %s: parent %s is not a directory", p, d)
-				}
-				continue
-			}
-			byPath[d] = Entry{Path: d, Type: tar.TypeDir, Mode: 0o755}
-		}
-	}
-	paths := make([]string, 0, len(byPath))
-	for p := range byPath {
-		paths = append(paths, p)
-	}
-	sort.Strings(paths)
-
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for _, p := range paths {
-		e := byPath[p]
-		hdr := &tar.Header{
-			Typeflag: e.Type,
-			Name:     strings.TrimPrefix(p, "/"),
-			Mode:     e.Mode,
-			ModTime:  epoch(),
-		}
-		switch e.Type {
-		case tar.TypeDir:
-			hdr.Name += "/"
-		case tar.TypeSymlink:
-			hdr.Linkname = e.Linkname
-		case tar.TypeReg:
-			hdr.Size = int64(len(e.Data))
-		default:
-			return nil, fmt.Errorf("entry %s: unsupported type %q", p, e.Type)
-		}
-		if err := tw.WriteHeader(hdr); err != nil {
-			return nil, fmt.Errorf("write tar header %s: %w", p, err)
-		}
-		if e.Type == tar.TypeReg {
-			if _, err := tw.Write(e.Data); err != nil {
-				return nil, fmt.Errorf("write tar entry %s: %w", p, err)
-			}
-		}
-	}
-	if err := tw.Close(); err != nil {
-		return nil, fmt.Errorf("close layer tar: %w", err)
-	}
-	return buf.Bytes(), nil
-}
-
-// writeArchive writes img as a docker-archive tarball to file, atomically.
-func writeArchive(file string, ref name.Tag, img v1.Image) error {
-	dir := filepath.Dir(file)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("create output directory: %w", err)
-	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(file)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("create output: %w", err)
-	}
-	defer os.Remove(tmp.Name()) // no-op after the rename
-	if err := tarball.Write(ref, img, tmp); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write image archive: %w", err)
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return fmt.Errorf("chmod output: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("close output: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), file); err != nil {
-		return fmt.Errorf("rename output: %w", err)
-	}
-	return nil
 }

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/clusterctl/clusterctl/images"
 )
 
 type tarEntry struct {
@@ -45,64 +47,12 @@ func readTar(t *testing.T, data []byte) ([]tarEntry, map[string][]byte) {
 	}
 }
 
-func TestLayerTar(t *testing.T) {
-	entries := []Entry{
-		{Path: "/bin/busybox", Type: tar.TypeReg, Mode: 0o755, Data: []byte("BB")},
-		{Path: "/bin/sh", Type: tar.TypeSymlink, Mode: 0o777, Linkname: "busybox"},
-		{Path: "/tmp", Type: tar.TypeDir, Mode: 0o1777},
-		{Path: "etc/motd", Type: tar.TypeReg, Mode: 0o644, Data: []byte("hi\n")},
-	}
-	data, err := LayerTar(entries)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, files := readTar(t, data)
-	epoch := time.Unix(0, 0).UTC()
-	want := []tarEntry{
-		{Name: "bin/", Type: tar.TypeDir, Mode: 0o755, ModTime: epoch},
-		{Name: "bin/busybox", Type: tar.TypeReg, Mode: 0o755, Size: 2, ModTime: epoch},
-		{Name: "bin/sh", Link: "busybox", Type: tar.TypeSymlink, Mode: 0o777, ModTime: epoch},
-		{Name: "etc/", Type: tar.TypeDir, Mode: 0o755, ModTime: epoch},
-		{Name: "etc/motd", Type: tar.TypeReg, Mode: 0o644, Size: 3, ModTime: epoch},
-		{Name: "tmp/", Type: tar.TypeDir, Mode: 0o1777, ModTime: epoch},
-	}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("layer (-want +got):\n%s", diff)
-	}
-	if string(files["etc/motd"]) != "hi\n" {
-		t.Errorf("motd = %q", files["etc/motd"])
-	}
-
-	// Order of the flags does not matter: same bytes.
-	rev := append([]Entry(nil), entries...)
-	for i, j := 0, len(rev)-1; i < j; i, j = i+1, j-1 {
-		rev[i], rev[j] = rev[j], rev[i]
-	}
-	data2, err := LayerTar(rev)
-	if err != nil || !bytes.Equal(data, data2) {
-		t.Errorf("layer depends on entry order (err %v)", err)
-	}
-}
-
-func TestLayerTarErrors(t *testing.T) {
-	tests := map[string][]Entry{
-		"duplicate":      {{Path: "/a", Type: tar.TypeReg}, {Path: "a", Type: tar.TypeReg}},
-		"root":           {{Path: "/", Type: tar.TypeDir}},
-		"parent is file": {{Path: "/a", Type: tar.TypeReg}, {Path: "/a/b", Type: tar.TypeReg}},
-	}
-	for name, entries := range tests {
-		if _, err := LayerTar(entries); err == nil {
-			t.Errorf("%s: no error", name)
-		}
-	}
-}
-
 func TestParseEntries(t *testing.T) {
 	got, err := parseEntries([]string{"/pause=build/pause:0755", "/etc/x=src"}, []string{"/bin/sh=busybox"}, []string{"/tmp:1777", "/data"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Entry{
+	want := []images.Entry{
 		{Path: "/pause", Type: tar.TypeReg, Mode: 0o755, Src: "build/pause"},
 		{Path: "/etc/x", Type: tar.TypeReg, Mode: 0o644, Src: "src"},
 		{Path: "/bin/sh", Type: tar.TypeSymlink, Mode: 0o777, Linkname: "busybox"},
@@ -171,7 +121,7 @@ func TestRunReproducibleArchive(t *testing.T) {
 	}
 	if cfg.Architecture != "arm64" || cfg.OS != "linux" || !cfg.Created.Equal(time.Unix(0, 0)) ||
 		!cmp.Equal(cfg.Config.Entrypoint, []string{"/pause"}) || !cmp.Equal(cfg.Config.Cmd, []string{"-x", "y z"}) ||
-		!cmp.Equal(cfg.Config.Env, []string{defaultPath, "A=1"}) || cfg.Config.WorkingDir != "/" {
+		!cmp.Equal(cfg.Config.Env, []string{images.DefaultPath, "A=1"}) || cfg.Config.WorkingDir != "/" {
 		t.Errorf("config = %+v", cfg)
 	}
 }

@@ -1,0 +1,461 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/clusterctl/clusterctl/inventory"
+	"github.com/clusterctl/clusterctl/manifest"
+	"github.com/clusterctl/clusterctl/nodeapi"
+	"github.com/clusterctl/clusterctl/playbooks"
+	"github.com/clusterctl/clusterctl/reconcile"
+)
+
+func namespaceFlag() cli.Flag {
+	return &cli.StringFlag{Name: "namespace", Aliases: []string{"n"}, Value: "default", Usage: "namespace of the objects"}
+}
+
+func applyCommand(env *Env) *cli.Command {
+	return &cli.Command{
+		Name:  "apply",
+		Usage: "create or update objects from Kubernetes manifests, then reconcile the cluster",
+		Description: "Reads -f FILE|DIR|- (multi-document YAML, JSON, List). Every problem is reported at once as\n" +
+			"file:line: field: message, and nothing is applied unless all objects are valid.",
+		Flags: append([]cli.Flag{
+			inventoryFlag(), lockWaitFlag(), namespaceFlag(),
+			&cli.StringSliceFlag{Name: "filename", Aliases: []string{"f"}, Required: true, Usage: "manifest file, directory, or - for stdin"},
+			&cli.BoolFlag{Name: "dry-run", Usage: "print what would change and change nothing"},
+			&cli.BoolFlag{Name: "wait", Usage: "wait until the applied pods are Ready (or finished)"},
+			&cli.DurationFlag{Name: "timeout", Value: 5 * time.Minute, Usage: "how long --wait waits"},
+		}, sshFlags()...),
+		Action: func(c *cli.Context) error { return runApply(c, env) },
+	}
+}
+
+// action is what apply or delete did to one object.
+type action struct {
+	kind, namespace, name, verb string
+}
+
+func (a action) String() string {
+	return fmt.Sprintf("%s/%s %s", strings.ToLower(a.kind), a.name, a.verb)
+}
+
+func runApply(c *cli.Context, env *Env) error {
+	objs, err := manifest.Read(c.StringSlice("filename"), env.In)
+	if err != nil {
+		var ve *manifest.ValidationError
+		if errors.As(err, &ve) {
+			return withCode(ExitUsage, err)
+		}
+		return err
+	}
+	path := inventoryPath(c, env)
+	unlock, err := lockInventory(c, path)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	inv, err := loadInventory(path)
+	if err != nil {
+		return err
+	}
+	cl, err := reconcile.Load(inv)
+	if err != nil {
+		return err
+	}
+	now := time.Now().UTC().Truncate(time.Second)
+	actions, problems := prepareApply(cl, objs, c.String("namespace"), now)
+	if len(problems) > 0 {
+		return withCode(ExitUsage, fmt.Errorf("nothing applied:\n%s", strings.Join(problems, "\n")))
+	}
+	dry := c.Bool("dry-run")
+	for i, o := range objs {
+		if actions[i].verb != "unchanged" && !dry {
+			if err := reconcile.Store(inv, o); err != nil {
+				return err
+			}
+		}
+		suffix := ""
+		if dry {
+			suffix = " (dry run)"
+		}
+		fmt.Fprintln(env.Out, actions[i].String()+suffix)
+	}
+	if !dry {
+		if err := inventory.Save(inv); err != nil {
+			return fmt.Errorf("save inventory: %w", err)
+		}
+	}
+	var pods []string
+	for _, a := range actions {
+		if a.kind == "Pod" {
+			pods = append(pods, reconcile.Key(a.namespace, a.name))
+		}
+	}
+	return reconcileAndReport(c, env, inv, dry, pods)
+}
+
+// prepareApply defaults namespaces, checks them, carries identity over from
+// stored objects and decides the verb per object. Problems block the apply.
+func prepareApply(cl *reconcile.Cluster, objs []manifest.Object, defaultNS string, now time.Time) ([]action, []string) {
+	var problems []string
+	newNS := map[string]bool{}
+	for _, o := range objs {
+		if ns, ok := o.Obj.(*corev1.Namespace); ok {
+			newNS[ns.Name] = true
+		}
+	}
+	actions := make([]action, len(objs))
+	for i := range objs {
+		o := &objs[i]
+		meta, ok := metaOf(o.Obj)
+		if !ok {
+			problems = append(problems, fmt.Sprintf("%s:%d: kind %s is not supported", o.File, o.Line, o.Kind))
+			continue
+		}
+		if o.Kind != "Namespace" {
+			if meta.Namespace == "" {
+				meta.Namespace = defaultNS
+			}
+			o.Namespace = meta.Namespace
+			if _, exists := cl.Namespaces[meta.Namespace]; !exists && !newNS[meta.Namespace] && meta.Namespace != "default" {
+				problems = append(problems, fmt.Sprintf("%s:%d: metadata.namespace: namespace %q not found (apply a Namespace first)", o.File, o.Line, meta.Namespace))
+			}
+		}
+		old, found := storedMeta(cl, o.Kind, meta.Namespace, meta.Name)
+		actions[i] = action{kind: o.Kind, namespace: meta.Namespace, name: meta.Name, verb: "created"}
+		if !found {
+			meta.UID = types.UID(newUID())
+			meta.CreationTimestamp = metav1.NewTime(now)
+			continue
+		}
+		meta.UID, meta.CreationTimestamp = old.meta.UID, old.meta.CreationTimestamp
+		if pod, ok := o.Obj.(*corev1.Pod); ok {
+			oldPod := old.obj.(*corev1.Pod)
+			pod.Spec.NodeName = oldPod.Spec.NodeName
+			if !jsonEqual(pod.Spec, oldPod.Spec) {
+				problems = append(problems, fmt.Sprintf("%s:%d: spec: Forbidden: pod %s/%s exists and its spec cannot be changed; "+
+					"delete it first (clusterctl delete pod %s -n %s)", o.File, o.Line, meta.Namespace, meta.Name, meta.Name, meta.Namespace))
+				continue
+			}
+		}
+		actions[i].verb = "configured"
+		if jsonEqual(o.Obj, old.obj) {
+			actions[i].verb = "unchanged"
+		}
+	}
+	return actions, problems
+}
+
+type stored struct {
+	meta *metav1.ObjectMeta
+	obj  any
+}
+
+func storedMeta(cl *reconcile.Cluster, kind, ns, name string) (stored, bool) {
+	key := reconcile.Key(ns, name)
+	switch kind {
+	case "Pod":
+		if p, ok := cl.Pod(ns, name); ok {
+			return stored{&p.ObjectMeta, p}, true
+		}
+	case "ConfigMap":
+		if o, ok := cl.ConfigMaps[key]; ok {
+			return stored{&o.ObjectMeta, o}, true
+		}
+	case "Secret":
+		if o, ok := cl.Secrets[key]; ok {
+			return stored{&o.ObjectMeta, o}, true
+		}
+	case "Namespace":
+		if o, ok := cl.Namespaces[name]; ok {
+			return stored{&o.ObjectMeta, o}, true
+		}
+	}
+	return stored{}, false
+}
+
+func metaOf(obj any) (*metav1.ObjectMeta, bool) {
+	switch t := obj.(type) {
+	case *corev1.Pod:
+		return &t.ObjectMeta, true
+	case *corev1.ConfigMap:
+		return &t.ObjectMeta, true
+	case *corev1.Secret:
+		return &t.ObjectMeta, true
+	case *corev1.Namespace:
+		return &t.ObjectMeta, true
+	}
+	return nil, false
+}
+
+func jsonEqual(a, b any) bool {
+	ja, err1 := json.Marshal(a)
+	jb, err2 := json.Marshal(b)
+	return err1 == nil && err2 == nil && bytes.Equal(ja, jb)
+}
+
+// newUID returns a random RFC 4122 version 4 UUID, as Kubernetes uses.
+func newUID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}
+
+// reconcileAndReport runs one cluster loop (the inventory lock is held),
+// saves, prints scheduling problems and push failures, and waits for pods
+// when asked.
+func reconcileAndReport(c *cli.Context, env *Env, inv *inventory.Inventory, dry bool, waitPods []string) error {
+	auth, err := reconcile.RegistryAuth(inv, env.Getenv)
+	if err != nil {
+		return withCode(ExitUsage, err)
+	}
+	fleet := playbooks.Connect(c.Context, inv.HostNames(), dialer(c, env, inv), c.Int("parallel"))
+	defer fleet.Close()
+	res, err := reconcile.Run(c.Context, inv, fleet, reconcile.Options{RegistryAuth: auth, Writer: writer(),
+		Now: time.Now().UTC().Truncate(time.Second), DryRun: dry})
+	if err != nil {
+		return err
+	}
+	if !dry {
+		if err := inventory.Save(inv); err != nil {
+			return fmt.Errorf("save inventory: %w", err)
+		}
+	}
+	for _, k := range reconcile.SortedKeys(res.Bindings) {
+		fmt.Fprintf(env.Out, "pod/%s scheduled to %s\n", nameOf(k), res.Bindings[k])
+	}
+	for _, k := range reconcile.SortedKeys(res.Unschedulable) {
+		fmt.Fprintf(env.Err, "pod/%s pending: %s\n", nameOf(k), res.Unschedulable[k].Message)
+	}
+	for _, k := range reconcile.SortedKeys(res.PodErrors) {
+		fmt.Fprintf(env.Err, "pod/%s cannot run: %v\n", nameOf(k), res.PodErrors[k])
+	}
+	failed := 0
+	for _, p := range res.Pushed {
+		if p.Err != nil {
+			failed++
+			fmt.Fprintf(env.Err, "%s: push node spec: %v\n", p.Host, unwrapStep(p.Err))
+		}
+	}
+	for _, o := range res.Observations {
+		if st, reason := playbooks.Summarize(o); st != playbooks.StatusReady {
+			fmt.Fprintf(env.Err, "%s: %s: %s (its pods are not updated)\n", o.Host, st, reason)
+		}
+	}
+	if dry {
+		return nil
+	}
+	if failed > 0 {
+		return withCode(ExitPartial, fmt.Errorf("could not update %d hosts; the next apply or reconcile retries", failed))
+	}
+	if c.Bool("wait") && len(waitPods) > 0 {
+		return waitPodsReady(c.Context, env, inv, fleet, waitPods, c.Duration("timeout"))
+	}
+	return nil
+}
+
+func nameOf(key string) string {
+	if _, n, ok := strings.Cut(key, "/"); ok {
+		return n
+	}
+	return key
+}
+
+// waitPodsReady polls the nodes until every pod is Ready or has finished.
+func waitPodsReady(ctx context.Context, env *Env, inv *inventory.Inventory, fleet *playbooks.Fleet, pods []string, timeout time.Duration) error {
+	cl, err := reconcile.Load(inv)
+	if err != nil {
+		return err
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		statuses := podStatuses(fleet.Observe(ctx))
+		var waiting []string
+		for _, k := range pods {
+			ns, name, _ := strings.Cut(k, "/")
+			p, ok := cl.Pod(ns, name)
+			if !ok {
+				continue
+			}
+			st := statuses[string(p.UID)]
+			if st == nil || !(st.Phase == nodeapi.PodSucceeded || st.Phase == nodeapi.PodFailed || podReady(st)) {
+				waiting = append(waiting, fmt.Sprintf("%s (%s)", name, podStatusWord(p, st)))
+			}
+		}
+		if len(waiting) == 0 {
+			fmt.Fprintf(env.Out, "%d pods ready\n", len(pods))
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("wait for pods: not ready after %s: %s", timeout, strings.Join(waiting, ", "))
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+func deleteCommand(env *Env) *cli.Command {
+	return &cli.Command{
+		Name:      "delete",
+		Usage:     "delete objects (pods stop gracefully on their node), then reconcile the cluster",
+		ArgsUsage: "(-f FILE | TYPE NAME...)",
+		Description: "TYPE is pod(s)/po, configmap(s)/cm, secret(s) or namespace(s)/ns.\n" +
+			"Deleting a namespace deletes everything in it.",
+		Flags: append([]cli.Flag{
+			inventoryFlag(), lockWaitFlag(), namespaceFlag(),
+			&cli.StringSliceFlag{Name: "filename", Aliases: []string{"f"}, Usage: "delete the objects in these manifests"},
+			&cli.BoolFlag{Name: "wait", Usage: "wait until the deleted pods are gone from their nodes"},
+			&cli.DurationFlag{Name: "timeout", Value: 5 * time.Minute, Usage: "how long --wait waits"},
+			&cli.BoolFlag{Name: "ignore-not-found", Usage: "treat objects that do not exist as deleted"},
+		}, sshFlags()...),
+		Action: func(c *cli.Context) error { return runDelete(c, env) },
+	}
+}
+
+// kindOf maps a kubectl resource name to a kind.
+func kindOf(resource string) (string, bool) {
+	switch strings.ToLower(resource) {
+	case "pod", "pods", "po":
+		return "Pod", true
+	case "configmap", "configmaps", "cm":
+		return "ConfigMap", true
+	case "secret", "secrets":
+		return "Secret", true
+	case "namespace", "namespaces", "ns":
+		return "Namespace", true
+	}
+	return "", false
+}
+
+func runDelete(c *cli.Context, env *Env) error {
+	args, err := trailingFlags(c, c.Args().Slice())
+	if err != nil {
+		return err
+	}
+	type target struct{ kind, ns, name string }
+	var targets []target
+	ns := c.String("namespace")
+	if files := c.StringSlice("filename"); len(files) > 0 {
+		objs, err := manifest.Read(files, env.In)
+		if err != nil {
+			return withCode(ExitUsage, err)
+		}
+		for _, o := range objs {
+			n := o.Namespace
+			if n == "" && o.Kind != "Namespace" {
+				n = ns
+			}
+			targets = append(targets, target{o.Kind, n, o.Name})
+		}
+	} else {
+		if len(args) < 2 {
+			return withCode(ExitUsage, errors.New("delete: want -f FILE or TYPE NAME..."))
+		}
+		kind, ok := kindOf(args[0])
+		if !ok {
+			return withCode(ExitUsage, fmt.Errorf("delete: unknown resource type %q (pods, configmaps, secrets, namespaces)", args[0]))
+		}
+		for _, name := range args[1:] {
+			n := ns
+			if kind == "Namespace" {
+				n = ""
+			}
+			targets = append(targets, target{kind, n, name})
+		}
+	}
+	path := inventoryPath(c, env)
+	unlock, err := lockInventory(c, path)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	inv, err := loadInventory(path)
+	if err != nil {
+		return err
+	}
+	var missing []string
+	var gonePods []string
+	for _, t := range targets {
+		if t.kind == "Namespace" {
+			for _, o := range slices.Clone(inv.Objects()) {
+				if o.Namespace == t.name && inv.DeleteObject(o.Kind, o.Namespace, o.Name) {
+					if o.Kind == "Pod" {
+						gonePods = append(gonePods, reconcile.Key(o.Namespace, o.Name))
+					}
+					fmt.Fprintf(env.Out, "%s/%s deleted (namespace %s)\n", strings.ToLower(o.Kind), o.Name, t.name)
+				}
+			}
+		}
+		if !inv.DeleteObject(t.kind, t.ns, t.name) {
+			if t.kind != "Namespace" || t.name != "default" {
+				missing = append(missing, fmt.Sprintf("%s %q not found in namespace %q", strings.ToLower(t.kind), t.name, t.ns))
+			}
+			continue
+		}
+		if t.kind == "Pod" {
+			gonePods = append(gonePods, reconcile.Key(t.ns, t.name))
+		}
+		fmt.Fprintf(env.Out, "%s/%s deleted\n", strings.ToLower(t.kind), t.name)
+	}
+	if len(missing) > 0 && !c.Bool("ignore-not-found") {
+		return withCode(ExitUsage, fmt.Errorf("nothing deleted: %s", strings.Join(missing, "; ")))
+	}
+	if err := inventory.Save(inv); err != nil {
+		return fmt.Errorf("save inventory: %w", err)
+	}
+	if err := reconcileAndReport(c, env, inv, false, nil); err != nil {
+		return err
+	}
+	if c.Bool("wait") && len(gonePods) > 0 {
+		return waitPodsGone(c, env, inv, gonePods)
+	}
+	return nil
+}
+
+// waitPodsGone polls until no node reports the deleted pods.
+func waitPodsGone(c *cli.Context, env *Env, inv *inventory.Inventory, pods []string) error {
+	fleet := playbooks.Connect(c.Context, inv.HostNames(), dialer(c, env, inv), c.Int("parallel"))
+	defer fleet.Close()
+	deadline := time.Now().Add(c.Duration("timeout"))
+	for {
+		left := 0
+		for _, o := range fleet.Observe(c.Context) {
+			if o.Status == nil {
+				continue
+			}
+			for _, p := range o.Status.Pods {
+				for _, k := range pods {
+					if reconcile.Key(p.Namespace, p.Name) == k {
+						left++
+					}
+				}
+			}
+		}
+		if left == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("wait for deletion: %d pods still on their nodes", left)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}

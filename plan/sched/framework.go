@@ -1,0 +1,318 @@
+package sched
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/clusterctl/clusterctl/nodeapi"
+)
+
+// Node is a host as the scheduler sees it.
+type Node struct {
+	Name string
+	// Labels should include the well-known labels kubelet sets:
+	// kubernetes.io/hostname, kubernetes.io/os and kubernetes.io/arch.
+	Labels        map[string]string
+	Taints        []corev1.Taint
+	Unschedulable bool // cordoned
+	Ready         bool
+	// Unreachable means the host did not answer; it implies not ready.
+	Unreachable bool
+	Allocatable nodeapi.Resources // cpu millis, memory bytes, pods
+}
+
+// Result is the outcome of Schedule.
+type Result struct {
+	// Bindings maps the key ("namespace/name") of each pod that was unbound
+	// and now fits to its node.
+	Bindings map[string]string
+	// Unschedulable maps the key of each pod that could not be placed, or is
+	// bound to a node that is missing or not ready, to why.
+	Unschedulable map[string]Unschedulable
+}
+
+// Unschedulable says why a pod could not be placed.
+type Unschedulable struct {
+	// Message is kube-scheduler's summary, e.g. "0/3 nodes are available:
+	// 1 node(s) had untolerated taint {dedicated: db}, 2 Insufficient cpu."
+	Message string
+	// Reasons maps each rejected node to its reasons, comma-separated.
+	Reasons map[string]string
+}
+
+// Plugin is a named scheduling plugin.
+type Plugin interface {
+	Name() string
+}
+
+// PreEnqueuePlugin decides whether a pod may enter scheduling at all; a
+// non-empty message keeps it out and is reported as is.
+type PreEnqueuePlugin interface {
+	Plugin
+	PreEnqueue(pod *PodInfo) string
+}
+
+// PreFilterPlugin rejects a pod for every node at once; a non-empty message
+// is reported as "0/N nodes are available: <message>.".
+type PreFilterPlugin interface {
+	Plugin
+	PreFilter(pod *PodInfo) string
+}
+
+// FilterPlugin decides whether a node can run a pod: nil when it can, else
+// the reasons it cannot, in kube-scheduler's wording (each reason is counted
+// separately in the message).
+type FilterPlugin interface {
+	Plugin
+	Filter(pod *PodInfo, node *NodeInfo) []string
+}
+
+// ScorePlugin ranks a node that passed the filters for a pod; higher is
+// better, 0 to MaxNodeScore after normalization.
+type ScorePlugin interface {
+	Plugin
+	Score(pod *PodInfo, node *NodeInfo) int64
+}
+
+// PreScorer is implemented by score plugins that do not apply to every pod:
+// false skips the plugin for this pod (every node scores 0).
+type PreScorer interface {
+	PreScore(pod *PodInfo) bool
+}
+
+// ScoreNormalizer is implemented by score plugins whose raw scores are
+// rescaled, over the feasible nodes, to 0..MaxNodeScore.
+type ScoreNormalizer interface {
+	NormalizeScores(scores []int64)
+}
+
+// MaxNodeScore is the highest score a plugin gives a node.
+const MaxNodeScore = 100
+
+// WeightedScore is a score plugin and the weight of its scores in the total.
+type WeightedScore struct {
+	Plugin ScorePlugin
+	Weight int64
+}
+
+// Framework is an ordered set of plugins. Filters run in order and stop at
+// the first that rejects a node, as in kube-scheduler.
+type Framework struct {
+	PreEnqueue []PreEnqueuePlugin
+	PreFilters []PreFilterPlugin
+	Filters    []FilterPlugin
+	Scores     []WeightedScore
+}
+
+// Default returns kube-scheduler's default plugins in its order and with
+// its default weights, restricted to those clusterctl implements, plus
+// NodeReady.
+func Default() *Framework {
+	return &Framework{
+		PreEnqueue: []PreEnqueuePlugin{SchedulingGates{}},
+		PreFilters: []PreFilterPlugin{Unsupported{}},
+		Filters: []FilterPlugin{NodeUnschedulable{}, NodeName{}, NodeReady{}, TaintToleration{},
+			NodeSelector{}, NodeAffinity{}, NodePorts{}, NodeResourcesFit{}},
+		Scores: []WeightedScore{
+			{TaintToleration{}, 3},
+			{NodeAffinity{}, 2},
+			{LeastAllocated{}, 1},
+			{BalancedAllocation{}, 1},
+		},
+	}
+}
+
+// Schedule places the unbound pods with the default plugins; see
+// (*Framework).Schedule.
+func Schedule(pods []*corev1.Pod, nodes []Node) Result {
+	return Default().Schedule(pods, nodes)
+}
+
+// Schedule places the unbound pods on nodes.
+//
+// Pods with spec.nodeName set are bound: they count toward their node's
+// usage and are never moved; one bound to a node that does not exist or is
+// not ready is reported in Unschedulable (and stays bound). Pods that have
+// finished (phase Succeeded or Failed) count nowhere; unbound pods being
+// deleted are not placed. The unbound pods are placed one at a time in order
+// of creationTimestamp, then namespace/name, each placement updating the
+// usage the next one sees.
+//
+// Node names must be unique (a duplicate is ignored). The result does not
+// depend on the order of pods or nodes. Neither is modified.
+func (f *Framework) Schedule(pods []*corev1.Pod, nodes []Node) Result {
+	res := Result{Bindings: map[string]string{}, Unschedulable: map[string]Unschedulable{}}
+
+	sorted := make([]*Node, 0, len(nodes))
+	for i := range nodes {
+		sorted = append(sorted, &nodes[i])
+	}
+	slices.SortStableFunc(sorted, func(a, b *Node) int { return cmp.Compare(a.Name, b.Name) })
+	infos := make([]*NodeInfo, 0, len(sorted))
+	byName := make(map[string]*NodeInfo, len(sorted))
+	for _, n := range sorted {
+		if _, dup := byName[n.Name]; dup {
+			continue
+		}
+		ni := &NodeInfo{Node: n}
+		infos = append(infos, ni)
+		byName[n.Name] = ni
+	}
+
+	var pending []*PodInfo
+	for _, p := range pods {
+		if p == nil || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+			continue
+		}
+		if p.Spec.NodeName == "" {
+			if p.DeletionTimestamp == nil {
+				pending = append(pending, NewPodInfo(p))
+			}
+			continue
+		}
+		pi := NewPodInfo(p)
+		name := p.Spec.NodeName
+		ni, ok := byName[name]
+		if !ok {
+			res.Unschedulable[pi.Key] = Unschedulable{
+				Message: fmt.Sprintf("bound to node %s, which does not exist", name),
+				Reasons: map[string]string{name: ReasonNodeNotFound},
+			}
+			continue
+		}
+		ni.Add(pi)
+		if reason := readiness(ni.Node); reason != "" {
+			what := "is not ready"
+			if reason == ReasonNodeUnreachable {
+				what = "is unreachable"
+			}
+			res.Unschedulable[pi.Key] = Unschedulable{
+				Message: fmt.Sprintf("bound to node %s, which %s", name, what),
+				Reasons: map[string]string{name: reason},
+			}
+		}
+	}
+
+	slices.SortFunc(pending, func(a, b *PodInfo) int {
+		return cmp.Or(a.Pod.CreationTimestamp.Compare(b.Pod.CreationTimestamp.Time), cmp.Compare(a.Key, b.Key))
+	})
+	s := &cycle{f: f, nodes: infos,
+		feasible: make([]int, 0, len(infos)), rejected: make([][]string, len(infos)),
+		total: make([]int64, len(infos)), scores: make([]int64, len(infos))}
+	for _, pi := range pending {
+		node, why := s.scheduleOne(pi)
+		if why != nil {
+			res.Unschedulable[pi.Key] = *why
+			continue
+		}
+		node.Add(pi)
+		res.Bindings[pi.Key] = node.Node.Name
+	}
+	return res
+}
+
+// cycle holds one Schedule call's nodes and scratch space reused by every
+// pod.
+type cycle struct {
+	f        *Framework
+	nodes    []*NodeInfo // sorted by name
+	feasible []int
+	rejected [][]string // per node, the reasons of the pod being placed
+	total    []int64
+	scores   []int64
+}
+
+// scheduleOne picks the node for one pod, or says why there is none.
+func (s *cycle) scheduleOne(pi *PodInfo) (*NodeInfo, *Unschedulable) {
+	for _, pl := range s.f.PreEnqueue {
+		if msg := pl.PreEnqueue(pi); msg != "" {
+			return nil, &Unschedulable{Message: msg, Reasons: map[string]string{}}
+		}
+	}
+	if len(s.nodes) == 0 {
+		return nil, &Unschedulable{Message: "no nodes available to schedule pods", Reasons: map[string]string{}}
+	}
+	for _, pl := range s.f.PreFilters {
+		if msg := pl.PreFilter(pi); msg != "" {
+			reasons := make(map[string]string, len(s.nodes))
+			for _, ni := range s.nodes {
+				reasons[ni.Node.Name] = msg
+			}
+			return nil, &Unschedulable{Message: fmt.Sprintf("0/%d nodes are available: %s.", len(s.nodes), msg), Reasons: reasons}
+		}
+	}
+
+	feasible := s.feasible[:0]
+	for i, ni := range s.nodes {
+		var reasons []string
+		for _, pl := range s.f.Filters {
+			if reasons = pl.Filter(pi, ni); len(reasons) > 0 {
+				break
+			}
+		}
+		s.rejected[i] = reasons
+		if len(reasons) == 0 {
+			feasible = append(feasible, i)
+		}
+	}
+	s.feasible = feasible
+	switch len(feasible) {
+	case 0:
+		return nil, fitError(s.nodes, s.rejected)
+	case 1: // nothing to compare, as in kube-scheduler
+		return s.nodes[feasible[0]], nil
+	}
+
+	total := s.total[:len(feasible)]
+	clear(total)
+	scores := s.scores[:len(feasible)]
+	for _, ws := range s.f.Scores {
+		if ps, ok := ws.Plugin.(PreScorer); ok && !ps.PreScore(pi) {
+			continue
+		}
+		for j, i := range feasible {
+			scores[j] = ws.Plugin.Score(pi, s.nodes[i])
+		}
+		if n, ok := ws.Plugin.(ScoreNormalizer); ok {
+			n.NormalizeScores(scores)
+		}
+		for j := range scores {
+			total[j] += scores[j] * ws.Weight
+		}
+	}
+	best := 0
+	for j := 1; j < len(total); j++ {
+		if total[j] > total[best] { // ties keep the lower name
+			best = j
+		}
+	}
+	return s.nodes[feasible[best]], nil
+}
+
+// fitError aggregates the nodes' reasons (rejected[i] for nodes[i]) like
+// kube-scheduler's FitError: each reason counted over the nodes,
+// "<count> <reason>" sorted as strings.
+func fitError(nodes []*NodeInfo, rejected [][]string) *Unschedulable {
+	numNodes := len(nodes)
+	counts := map[string]int{}
+	reasons := make(map[string]string, numNodes)
+	for i, rs := range rejected {
+		for _, r := range rs {
+			counts[r]++
+		}
+		reasons[nodes[i].Node.Name] = strings.Join(rs, ", ")
+	}
+	parts := make([]string, 0, len(counts))
+	for r, n := range counts {
+		parts = append(parts, fmt.Sprintf("%d %s", n, r))
+	}
+	slices.Sort(parts)
+	return &Unschedulable{
+		Message: fmt.Sprintf("0/%d nodes are available: %s.", numNodes, strings.Join(parts, ", ")),
+		Reasons: reasons,
+	}
+}

@@ -1,0 +1,303 @@
+// Package reconcile is the cluster loop: observe every host over one SSH
+// connection each, plan (pure: schedule unbound pods, lower bound pods to
+// node specs), push one NodeSpec per host whose desired state changed, and
+// record bindings and spec checksums in the inventory. The caller holds the
+// inventory lock and saves it.
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/clusterctl/clusterctl/inventory"
+	"github.com/clusterctl/clusterctl/manifest"
+	"github.com/clusterctl/clusterctl/nodeapi"
+	"github.com/clusterctl/clusterctl/plan"
+	"github.com/clusterctl/clusterctl/plan/sched"
+	"github.com/clusterctl/clusterctl/playbooks"
+)
+
+// Cluster is the desired state decoded from the inventory's objects.
+type Cluster struct {
+	Pods       []*corev1.Pod
+	ConfigMaps map[string]*corev1.ConfigMap // "ns/name"
+	Secrets    map[string]*corev1.Secret    // "ns/name"
+	Namespaces map[string]*corev1.Namespace // name
+}
+
+// Key is the "namespace/name" of an object.
+func Key(namespace, name string) string { return namespace + "/" + name }
+
+// Load decodes the objects stored in the inventory.
+func Load(inv *inventory.Inventory) (*Cluster, error) {
+	c := &Cluster{ConfigMaps: map[string]*corev1.ConfigMap{}, Secrets: map[string]*corev1.Secret{}, Namespaces: map[string]*corev1.Namespace{}}
+	var errs []error
+	for _, o := range inv.Objects() {
+		obj, err := manifest.DecodeStored(o.JSON)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s:%d: stored %s %s: %w", inv.Path, o.Line, o.Kind, Key(o.Namespace, o.Name), err))
+			continue
+		}
+		switch t := obj.Obj.(type) {
+		case *corev1.Pod:
+			c.Pods = append(c.Pods, t)
+		case *corev1.ConfigMap:
+			c.ConfigMaps[Key(t.Namespace, t.Name)] = t
+		case *corev1.Secret:
+			c.Secrets[Key(t.Namespace, t.Name)] = t
+		case *corev1.Namespace:
+			c.Namespaces[t.Name] = t
+		}
+	}
+	return c, errors.Join(errs...)
+}
+
+// Pod returns the stored pod namespace/name.
+func (c *Cluster) Pod(namespace, name string) (*corev1.Pod, bool) {
+	for _, p := range c.Pods {
+		if p.Namespace == namespace && p.Name == name {
+			return p, true
+		}
+	}
+	return nil, false
+}
+
+// Options configure one cluster loop.
+type Options struct {
+	// RegistryAuth are the inventory's registry credentials, resolved by the
+	// caller (they may come from files or the environment).
+	RegistryAuth []nodeapi.RegistryAuth
+	Writer       string
+	Now          time.Time
+	// DryRun plans without pushing or changing the inventory.
+	DryRun bool
+}
+
+// Result is what one loop saw and did.
+type Result struct {
+	Observations  []playbooks.Observation
+	Bindings      map[string]string // pods bound in this loop → node
+	Unschedulable map[string]sched.Unschedulable
+	// PodErrors are bound pods that cannot be lowered to a node spec (for
+	// example a missing ConfigMap); they are left out of their node's spec.
+	PodErrors  map[string]error
+	Specs      map[string]nodeapi.NodeSpec
+	Pushed     []playbooks.PushResult
+	Generation int64
+	Bumped     bool
+}
+
+// Changed reports whether the loop changed anything on a host or in the
+// inventory.
+func (r *Result) Changed() bool {
+	if r.Bumped || len(r.Bindings) > 0 {
+		return true
+	}
+	for _, p := range r.Pushed {
+		if p.Changed {
+			return true
+		}
+	}
+	return false
+}
+
+// Run performs one loop over an open fleet. inv is updated in memory.
+func Run(ctx context.Context, inv *inventory.Inventory, fleet *playbooks.Fleet, opts Options) (*Result, error) {
+	cl, err := Load(inv)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Observations: fleet.Observe(ctx)}
+	statuses := map[string]*nodeapi.NodeStatus{}
+	for _, o := range res.Observations {
+		statuses[o.Host] = o.Status
+	}
+
+	// Schedule.
+	s := sched.Schedule(cl.Pods, SchedNodes(inv, res.Observations))
+	res.Bindings, res.Unschedulable = s.Bindings, s.Unschedulable
+	for key, node := range s.Bindings {
+		for _, p := range cl.Pods {
+			if Key(p.Namespace, p.Name) == key {
+				p.Spec.NodeName = node
+				if !opts.DryRun {
+					if err := store(inv, p); err != nil {
+						return nil, err
+					}
+				}
+			}
+		}
+	}
+
+	// Lower and assemble.
+	res.Specs, res.PodErrors = Desired(inv, cl, inv.State.Generation, opts.Writer, opts.Now, opts.RegistryAuth)
+	var changed []string
+	for _, h := range inv.HostNames() {
+		spec := res.Specs[h]
+		if inv.HostState(h).SpecSHA256 != nodeapi.ContentSHA256(&spec) {
+			changed = append(changed, h)
+		}
+	}
+	res.Generation = inv.State.Generation
+	if len(changed) > 0 {
+		res.Generation++
+		res.Bumped = true
+		if !opts.DryRun {
+			inv.BumpGeneration()
+		}
+		for h, spec := range res.Specs {
+			spec.Generation = res.Generation
+			res.Specs[h] = spec
+		}
+	}
+	if opts.DryRun {
+		return res, nil
+	}
+
+	// Push: every reachable host when the generation moved (so every node
+	// holds the newest generation for fencing), otherwise only hosts that
+	// hold an older or no spec (reinstalled, or lost their state).
+	var targets []string
+	for _, h := range inv.HostNames() {
+		st := statuses[h]
+		if st == nil {
+			continue // unreachable or agentlet not installed: `up` first
+		}
+		if res.Bumped || st.SpecGeneration != res.Generation {
+			targets = append(targets, h)
+		}
+	}
+	res.Pushed = fleet.Push(ctx, res.Specs, targets)
+	for _, p := range res.Pushed {
+		if p.Err != nil {
+			continue
+		}
+		hs := inv.HostState(p.Host)
+		spec := res.Specs[p.Host]
+		hs.SpecSHA256 = nodeapi.ContentSHA256(&spec)
+		inv.SetHostState(p.Host, hs)
+	}
+	return res, nil
+}
+
+// RegistryAuth resolves the inventory's registry credentials.
+func RegistryAuth(inv *inventory.Inventory, getenv func(string) string) ([]nodeapi.RegistryAuth, error) {
+	var out []nodeapi.RegistryAuth
+	for _, r := range inv.Cluster.Registries {
+		user, pass, err := inv.RegistryCredentials(r, getenv)
+		if err != nil {
+			return nil, err
+		}
+		if user != "" {
+			out = append(out, nodeapi.RegistryAuth{Server: r.Host, Username: user, Password: pass})
+		}
+	}
+	return out, nil
+}
+
+// Desired lowers every bound pod and assembles one NodeSpec per inventory
+// host with the given generation. It is pure.
+func Desired(inv *inventory.Inventory, cl *Cluster, generation int64, writer string, now time.Time, auth []nodeapi.RegistryAuth) (map[string]nodeapi.NodeSpec, map[string]error) {
+	podErrs := map[string]error{}
+	var lowered []nodeapi.PodSpec
+	bindings := map[string]string{}
+	for _, p := range cl.Pods {
+		if p.Spec.NodeName == "" {
+			continue
+		}
+		h, ok := inv.Host(p.Spec.NodeName)
+		if !ok {
+			podErrs[Key(p.Namespace, p.Name)] = fmt.Errorf("bound to node %q, which is not in the inventory", p.Spec.NodeName)
+			continue
+		}
+		spec, err := plan.LowerPod(p, plan.LowerInput{
+			ConfigMaps: cl.ConfigMaps, Secrets: cl.Secrets, ClusterDomain: inv.Cluster.Domain,
+			NodeName: h.Name, HostIP: h.Address, RegistryAuth: auth,
+		})
+		if err != nil {
+			podErrs[Key(p.Namespace, p.Name)] = err
+			continue
+		}
+		lowered = append(lowered, spec)
+		bindings[spec.Key()] = h.Name
+	}
+	var nodes []plan.NodeInput
+	for _, h := range inv.Hosts {
+		cidr := ""
+		if p := inv.HostState(h.Name).PodCIDR; p.IsValid() {
+			cidr = p.String()
+		}
+		nodes = append(nodes, plan.NodeInput{Name: h.Name, PodCIDR: cidr, Address: h.Address})
+	}
+	cluster := nodeapi.ClusterInfo{Name: inv.Cluster.Name, PodCIDR: inv.Cluster.PodCIDR.String(),
+		ServiceCIDR: inv.Cluster.ServiceCIDR.String(), Domain: inv.Cluster.Domain}
+	return plan.NodeSpecs(cluster, nodes, generation, writer, now, lowered, bindings), podErrs
+}
+
+// SchedNodes describes the inventory hosts for the scheduler, with what
+// agentlet reported: a host that is not Ready takes no new pods.
+func SchedNodes(inv *inventory.Inventory, obs []playbooks.Observation) []sched.Node {
+	byHost := map[string]playbooks.Observation{}
+	for _, o := range obs {
+		byHost[o.Host] = o
+	}
+	var nodes []sched.Node
+	for _, h := range inv.Hosts {
+		o := byHost[h.Name]
+		n := sched.Node{Name: h.Name, Labels: nodeLabels(h)}
+		for _, t := range h.Taints {
+			n.Taints = append(n.Taints, corev1.Taint{Key: t.Key, Value: t.Value, Effect: corev1.TaintEffect(t.Effect)})
+		}
+		switch st, _ := playbooks.Summarize(o); {
+		case st == playbooks.StatusReady && o.Status != nil:
+			n.Ready = true
+			n.Allocatable = o.Status.Allocatable
+		case st == playbooks.StatusUnreachable:
+			n.Unreachable = true
+		}
+		nodes = append(nodes, n)
+	}
+	return nodes
+}
+
+// nodeLabels are the host's labels plus the well-known ones Kubernetes sets.
+func nodeLabels(h inventory.Host) map[string]string {
+	l := map[string]string{"kubernetes.io/hostname": h.Name, "kubernetes.io/os": "linux"}
+	for k, v := range h.Labels {
+		l[k] = v
+	}
+	return l
+}
+
+// store writes a pod back into the inventory.
+func store(inv *inventory.Inventory, p *corev1.Pod) error {
+	data, err := manifest.Encode(p)
+	if err != nil {
+		return fmt.Errorf("store pod %s: %w", Key(p.Namespace, p.Name), err)
+	}
+	return inv.PutObject(inventory.Object{APIVersion: "v1", Kind: "Pod", Namespace: p.Namespace, Name: p.Name, JSON: data})
+}
+
+// Store writes any supported object into the inventory.
+func Store(inv *inventory.Inventory, o manifest.Object) error {
+	data, err := manifest.Encode(o.Obj)
+	if err != nil {
+		return fmt.Errorf("store %s %s: %w", o.Kind, Key(o.Namespace, o.Name), err)
+	}
+	return inv.PutObject(inventory.Object{APIVersion: o.APIVersion, Kind: o.Kind, Namespace: o.Namespace, Name: o.Name, JSON: data})
+}
+
+// SortedKeys returns the keys of m, sorted.
+func SortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
