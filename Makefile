@@ -42,11 +42,18 @@ test: deps build ## run unit tests, then the lab integration tests (as root; ski
 	@hack/skipped-note.sh
 
 .PHONY: demo
-demo: deps build ## local 3-host lab, `clusterctl up`, every node Ready
+demo: deps build ## local 3-host lab, `clusterctl up`, a demo app deployed and reachable
 	bin/clusterctl lab up --hosts $(LAB_HOSTS) --inventory $(INVENTORY)
 	bin/clusterctl up -i $(INVENTORY)
+	$(GO) run ./tools/mkimage -busybox -ref localhost/clusterctl/busybox:demo -arch $$($(GO) env GOARCH) -o build/busybox-demo.tar
+	bin/clusterctl image load build/busybox-demo.tar -i $(INVENTORY)
+	bin/clusterctl apply -f examples/demo.yaml -i $(INVENTORY) --wait --timeout 2m
 	bin/clusterctl get nodes -i $(INVENTORY) -o wide
-	@echo; echo "The lab keeps running. Explore with: bin/clusterctl describe node h1 -i $(INVENTORY)"
+	bin/clusterctl get pods -i $(INVENTORY) -o wide
+	@addr=$$(awk '$$2 == "name:" && $$3 == "h1" {getline; print $$2; exit}' $(INVENTORY)); \
+	  echo; echo "The demo app answers on h1's hostPort: http://$$addr:8080/"; \
+	  timeout 5 busybox wget -q -O - http://$$addr:8080/
+	@echo; echo "The lab keeps running. Explore: bin/clusterctl describe pod demo -i $(INVENTORY)"
 	@echo "Remove everything with: make lab-down"
 
 .PHONY: lab-up

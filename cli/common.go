@@ -26,6 +26,13 @@ func inventoryFlag() cli.Flag {
 		Usage: "inventory file (default ./" + inventory.DefaultFile + ")"}
 }
 
+// inventoryLongFlag is inventoryFlag without -i, for commands where -i means
+// stdin as in kubectl (exec).
+func inventoryLongFlag() cli.Flag {
+	return &cli.StringFlag{Name: "inventory", EnvVars: []string{inventory.EnvInventory},
+		Usage: "inventory file (default ./" + inventory.DefaultFile + ")"}
+}
+
 func sshFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.BoolFlag{Name: "accept-new-host-keys", Usage: "trust and record host keys not yet in known_hosts (a changed key is still refused)"},
@@ -250,6 +257,10 @@ func trailingFlags(c *cli.Context, args []string) ([]string, error) {
 	var rest []string
 	for i := 0; i < len(args); i++ {
 		a := args[i]
+		if a == "--" { // the rest are arguments, even if they look like flags
+			rest = append(rest, args[i+1:]...)
+			break
+		}
 		if !strings.HasPrefix(a, "-") || a == "-" {
 			rest = append(rest, a)
 			continue

@@ -18,7 +18,9 @@ func execCommand(env *Env) *cli.Command {
 		Name:      "exec",
 		Usage:     "run a command in a container; its exit code becomes clusterctl's",
 		ArgsUsage: "POD -- COMMAND [ARGS...]",
-		Flags: append([]cli.Flag{inventoryFlag(), namespaceFlag(),
+		Description: "As in kubectl, -i passes stdin and -t allocates a terminal (exec -it POD -- sh);\n" +
+			"so here the inventory is given with --inventory (or $CLUSTERCTL_INVENTORY).",
+		Flags: append([]cli.Flag{inventoryLongFlag(), namespaceFlag(),
 			&cli.StringFlag{Name: "container", Aliases: []string{"c"}, Usage: "container name (default: the first)"},
 			&cli.BoolFlag{Name: "stdin", Aliases: []string{"i"}, Usage: "pass stdin to the command"},
 			&cli.BoolFlag{Name: "tty", Aliases: []string{"t"}, Usage: "allocate a terminal"},

@@ -47,6 +47,7 @@ func purePackages() []purePackage {
 		{pkg: "plan", checkDeps: true, usesK8s: true, mustDeclare: []string{"AllocatePodCIDRs", "LowerPod", "NodeSpecs"}},
 		{pkg: "plan/sched", checkDeps: true, usesK8s: true, mustDeclare: []string{"Schedule"}},
 		{pkg: "nodeapi", checkDeps: true, mustDeclare: []string{"DecodeNodeSpec", "CheckFence"}},
+		{pkg: "manifest", checkDeps: true, usesK8s: true, edgeFiles: []string{"read.go"}, mustDeclare: []string{"Decode", "Encode", "DecodeStored"}},
 		{pkg: "inventory", edgeFiles: []string{"load.go", "save.go", "lock.go", "credentials.go"}, mustDeclare: []string{"Parse", "Marshal"}},
 	}
 }

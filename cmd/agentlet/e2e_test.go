@@ -71,7 +71,7 @@ const conflist = `{
 
 // world is one private containerd + agentlet setup.
 type world struct {
-	t        *testing.T
+	t        testing.TB
 	dir      string // temp dir: containerd dirs, socket, agentlet root
 	netns    string
 	agentlet string // the built binary
@@ -81,7 +81,7 @@ type world struct {
 	containerdPid int
 }
 
-func requireRoot(t *testing.T) {
+func requireRoot(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: starts a private containerd and network namespace")
@@ -93,7 +93,7 @@ func requireRoot(t *testing.T) {
 	}
 }
 
-func repoRoot(t *testing.T) string {
+func repoRoot(t testing.TB) string {
 	t.Helper()
 	root, err := filepath.Abs("../..")
 	if err != nil {
@@ -106,7 +106,7 @@ func repoRoot(t *testing.T) string {
 }
 
 // goCmd runs the go tool in the repository root.
-func goCmd(t *testing.T, env []string, args ...string) {
+func goCmd(t testing.TB, env []string, args ...string) {
 	t.Helper()
 	cmd := exec.Command("go", args...)
 	cmd.Dir = repoRoot(t)
@@ -120,7 +120,7 @@ func goCmd(t *testing.T, env []string, args ...string) {
 // architecture into dir: cmd/pause → tools/mkimage → pause tar → agentlet.
 // The fresh tar is embedded through -overlay, so the source tree is not
 // written to.
-func buildAgentlet(t *testing.T, dir string) string {
+func buildAgentlet(t testing.TB, dir string) string {
 	t.Helper()
 	arch := runtime.GOARCH
 	pauseBin := filepath.Join(dir, "pause-linux-"+arch)
@@ -146,7 +146,7 @@ func buildAgentlet(t *testing.T, dir string) string {
 	return bin
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB) *world {
 	t.Helper()
 	requireRoot(t)
 	dir, err := os.MkdirTemp("", "ccagt-") // short: unix socket paths are limited
@@ -213,7 +213,7 @@ func newWorld(t *testing.T) *world {
 }
 
 // stop ends a process we started: SIGTERM, then SIGKILL after timeout.
-func stop(t *testing.T, cmd *exec.Cmd, timeout time.Duration) error {
+func stop(t testing.TB, cmd *exec.Cmd, timeout time.Duration) error {
 	t.Helper()
 	if cmd.Process == nil {
 		return nil
@@ -558,7 +558,7 @@ func TestPauseImageRuns(t *testing.T) {
 	}
 }
 
-func vmRSS(t *testing.T, pid int) string {
+func vmRSS(t testing.TB, pid int) string {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		t.Fatal(err)
@@ -571,7 +571,7 @@ func vmRSS(t *testing.T, pid int) string {
 	return "?"
 }
 
-func fileSize(t *testing.T, path string) int64 {
+func fileSize(t testing.TB, path string) int64 {
 	fi, err := os.Stat(path)
 	if err != nil {
 		t.Fatal(err)

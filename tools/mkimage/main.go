@@ -96,6 +96,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&opts.Variant, "variant", "", "platform variant (e.g. v8 for arm64); empty for none")
 	fs.StringVar(&opts.WorkingDir, "workdir", "/", "working directory")
 	out := fs.String("o", "", "output docker-archive tarball (required)")
+	busybox := fs.Bool("busybox", false, "build the busybox test image (this machine's busybox-static, all applets) instead of -file/-link/-dir entries")
 	fs.Var(&files, "file", "DST=SRC[:MODE] regular file (octal mode, default 0644); repeatable")
 	fs.Var(&links, "link", "DST=TARGET symlink; repeatable")
 	fs.Var(&dirs, "dir", "DST[:MODE] directory (default 0755); repeatable")
@@ -129,6 +130,17 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("%w: %w", errUsage, errors.Join(problems...))
+	}
+	if *busybox {
+		img, err := images.Busybox(opts.Arch, opts.Ref)
+		if err != nil {
+			return err
+		}
+		if err := images.WriteArchive(*out, opts.Ref, img); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s %s/%s busybox -> %s\n", opts.Ref, opts.OS, opts.Arch, *out)
+		return nil
 	}
 	opts.Entries, opts.Entrypoint, opts.Cmd, opts.Env = entries, entrypoint, cmd, envs
 	for i := range opts.Entries {
