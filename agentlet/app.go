@@ -1,14 +1,17 @@
 // Package agentlet is the node agent of clusterctl: a small daemon on each
 // host that holds the last NodeSpec it was given and keeps the host
 // converged to it with nobody connected, plus the commands the CLI runs over
-// SSH (status, apply, teardown).
+// SSH (status, apply, logs, exec, teardown).
 //
 // The node loop (Daemon) talks to containerd through CRI (agentlet/cri),
 // imports the embedded sandbox image (agentlet/pause) with ctr, loads its
 // iptables rules rendered by the pure agentlet/netfilter package through
-// agentlet/iptables, and publishes a nodeapi.NodeStatus. Each edge is a small
-// interface defined here (Runtime, ImageImporter, Iptables) with a real and a
-// fake implementation.
+// agentlet/iptables, runs the spec's pods (agentlet/pods, with probes from
+// agentlet/probe) and publishes a nodeapi.NodeStatus. `agentlet logs` reads
+// the CRI log files (agentlet/podlogs); `agentlet exec` runs commands in
+// containers (CRI ExecSync, or `ctr tasks exec` when interactive). Each edge
+// is a small interface defined here (Runtime, ImageImporter, Iptables,
+// PodRuntime) with a real and a fake implementation.
 //
 // The package must stay small: no text/template, html/template, k8s.io/api,
 // urfave/cli or YAML in its import graph (a test checks).
@@ -34,10 +37,12 @@ import (
 	"github.com/clusterctl/clusterctl/version"
 )
 
-// Exit codes of the agentlet binary. The CLI relies on them.
+// Exit codes of the agentlet binary. The CLI relies on them. `agentlet
+// exec` exits with the command's own exit code once the command ran, and
+// with ExitExecNotFound/ExitExecCannotRun when it could not be started.
 const (
 	ExitOK    = 0 // success
-	ExitError = 1 // the command failed
+	ExitError = 1 // the command failed (for logs and exec: no such pod or container, not running, runtime error)
 	ExitUsage = 2 // bad flags or invalid input (e.g. an invalid NodeSpec); nothing changed
 	ExitStale = 4 // apply refused: the node holds a newer spec generation; nothing changed
 )

@@ -49,6 +49,7 @@ func podFlags(fs *flag.FlagSet) *podOptions {
 	fs.DurationVar(&o.backoff.Max, "restart-backoff-max", o.backoff.Max, "crash-loop back-off cap")
 	fs.IntVar(&o.gc.HighPercent, "image-gc-high-threshold", o.gc.HighPercent, "image file system usage (percent) that starts image garbage collection")
 	fs.IntVar(&o.gc.LowPercent, "image-gc-low-threshold", o.gc.LowPercent, "image file system usage (percent) image garbage collection frees down to")
+	fs.DurationVar(&o.gc.MinAge, "image-minimum-age", o.gc.MinAge, "unused images younger than this (since agentlet first saw them) are not collected")
 	fs.IntVar(&o.parallel, "max-parallel-pods", 8, "pods worked on at once")
 	return o
 }

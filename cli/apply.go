@@ -93,6 +93,13 @@ func runApply(c *cli.Context, env *Env) error {
 			suffix = " (dry run)"
 		}
 		fmt.Fprintln(env.Out, actions[i].String()+suffix)
+		if dry && actions[i].verb == "configured" {
+			if old, ok := storedMeta(cl, o.Kind, actions[i].namespace, actions[i].name); ok {
+				if err := printDiff(env.Out, actions[i].kind+" "+reconcile.Key(actions[i].namespace, actions[i].name), old.obj, o.Obj); err != nil {
+					return err
+				}
+			}
+		}
 	}
 	if !dry {
 		if err := inventory.Save(inv); err != nil {

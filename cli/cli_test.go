@@ -92,3 +92,11 @@ func TestRunUsageErrors(t *testing.T) {
 		t.Errorf("reset of a missing inventory succeeded")
 	}
 }
+
+func TestLineDiff(t *testing.T) {
+	got := lineDiff([]string{"a", "b", "c", "d"}, []string{"a", "c", "x", "d"})
+	want := []string{"  a", "- b", "  c", "+ x", "  d"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("lineDiff = %q, want %q", got, want)
+	}
+}

@@ -29,7 +29,7 @@ import (
 //   - env and downwardAPI fieldRef: apiVersion v1.
 //   - volumes: a volume without a source is an emptyDir (medium "", node
 //     disk); hostPath type "" (no check); defaultMode 0644 for configMap,
-//     secret, projected and downwardAPI volumes.
+//     projected and downwardAPI volumes (secret volumes: see defaultVolume).
 //
 // Secret: type Opaque; stringData is merged into data (stringData wins) and
 // cleared, as the API server's conversion does, so the stored object only has
@@ -177,9 +177,8 @@ func defaultVolume(v *corev1.Volume) {
 	if src.ConfigMap != nil && src.ConfigMap.DefaultMode == nil {
 		src.ConfigMap.DefaultMode = ptr(int32(defaultFileMode))
 	}
-	if src.Secret != nil && src.Secret.DefaultMode == nil {
-		src.Secret.DefaultMode = ptr(int32(defaultFileMode))
-	}
+	// Secret volumes keep defaultMode unset: clusterctl writes secret files
+	// 0600 unless the manifest asks for a mode (Kubernetes would use 0644).
 	if src.DownwardAPI != nil && src.DownwardAPI.DefaultMode == nil {
 		src.DownwardAPI.DefaultMode = ptr(int32(defaultFileMode))
 	}

@@ -3,6 +3,7 @@ package nodeapi
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -227,6 +228,10 @@ func (p *PodSpec) Validate() error {
 	}
 	if p.UID == "" || p.Namespace == "" || p.Name == "" {
 		add("uid, namespace and name are required")
+	}
+	// The UID names the pod's directory on the node.
+	if p.UID == "." || p.UID == ".." || strings.ContainsAny(p.UID, "/\x00") || len(p.UID) > 128 {
+		add("uid %q: must be one path element of at most 128 bytes", p.UID)
 	}
 	switch p.RestartPolicy {
 	case RestartAlways, RestartOnFailure, RestartNever:

@@ -49,7 +49,8 @@ type LowerInput struct {
 const (
 	defaultTerminationGracePeriod = 30
 	defaultTerminationMessagePath = "/dev/termination-log"
-	defaultFileMode               = 0o644 // ConfigMap, Secret, downward API and projected volumes
+	defaultFileMode               = 0o644 // ConfigMap, downward API and projected volumes
+	secretFileMode                = 0o600 // Secret volumes without a defaultMode (Kubernetes: 0644)
 	defaultServiceAccount         = "default"
 	maxHostnameLength             = 63
 	maxFileMode                   = 0o777

@@ -41,6 +41,9 @@ func (l *lowerer) volumes() (out []nodeapi.VolumeSpec, filesVolumes map[string]b
 		case v.Secret != nil:
 			src := v.Secret
 			fs := l.newFiles(vp+".secret", src.DefaultMode, src.DefaultUser)
+			if src.DefaultMode == nil {
+				fs.defaultMode = secretFileMode
+			}
 			fs.secret(vp+".secret", src.SecretName, src.Items, isTrue(src.Optional), fs.defaultMode)
 			spec.Files = fs.volume()
 		case v.DownwardAPI != nil:

@@ -12,8 +12,12 @@ import (
 	"github.com/clusterctl/clusterctl/nodeapi"
 )
 
-// MaxEvents is how many events a pod keeps.
-const MaxEvents = 20
+// MaxEvents is how many events a pod keeps; MaxEventMessage caps each
+// message (probe output can be long; the status travels over SSH).
+const (
+	MaxEvents       = 20
+	MaxEventMessage = 512
+)
 
 // Book is agentlet's bookkeeping of one pod, beyond what the runtime
 // remembers: restart counts, back-off, events, condition transition times
@@ -121,6 +125,13 @@ func (b *Book) Clone() *Book {
 // reason and message) moves to the end with its count raised; only the
 // newest MaxEvents are kept, oldest first.
 func (b *Book) Event(now time.Time, reason, message string) {
+	if len(message) > MaxEventMessage {
+		cut := MaxEventMessage
+		for cut > 0 && message[cut]&0xC0 == 0x80 {
+			cut--
+		}
+		message = message[:cut] + "…"
+	}
 	ev := nodeapi.Event{Time: now, Reason: reason, Message: message, Count: 1}
 	for i, e := range b.Events {
 		if e.Reason == reason && e.Message == message {
@@ -176,8 +187,11 @@ func loadBooks(podsDir string) (map[string]*Book, error) {
 		if err == nil {
 			err = json.Unmarshal(data, &b)
 		}
-		if err != nil || b.UID != e.Name() {
-			errs = append(errs, fmt.Errorf("load pod state %s: %v", e.Name(), err))
+		if err == nil && b.UID != e.Name() {
+			err = fmt.Errorf("it names pod uid %q", b.UID)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("load pod state %s: %w", e.Name(), err))
 			books[e.Name()] = &Book{UID: e.Name(), Containers: map[string]*ContainerBook{}}
 			continue
 		}

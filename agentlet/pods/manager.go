@@ -103,6 +103,9 @@ type Manager struct {
 	last     []nodeapi.PodStatus
 	images   map[string]*imageSeen
 	lastGC   time.Time
+	noted    map[string]bool               // back-offs already reported as events
+	cancels  map[string]context.CancelFunc // of the running workers, by pod
+	deleting map[string]bool               // workers of pods deleted: not cancelled
 }
 
 type imageSeen struct {
@@ -131,7 +134,8 @@ func NewManager(cfg Config) *Manager {
 	m := &Manager{cfg: cfg, ctx: ctx, cancel: cancel, sem: make(chan struct{}, cfg.MaxParallel),
 		books: map[string]*Book{}, dirty: map[string]bool{}, specs: map[string]*nodeapi.PodSpec{},
 		busy: map[string]bool{}, done: map[string]uint64{}, ips: map[string]string{},
-		statuses: map[string]cri.ContainerStatus{}, images: map[string]*imageSeen{}}
+		statuses: map[string]cri.ContainerStatus{}, images: map[string]*imageSeen{}, noted: map[string]bool{},
+		cancels: map[string]context.CancelFunc{}, deleting: map[string]bool{}}
 	if cfg.ProbeRunner != nil {
 		m.prober = probe.NewManager(cfg.ProbeRunner, cfg.MaxProbes, cfg.Now, m.probeOutcome)
 	}
@@ -232,6 +236,13 @@ func (m *Manager) Sync(ctx context.Context, desired []nodeapi.PodSpec, gate Gate
 			delete(m.busy, uid)
 		}
 	}
+	// A pod that left the spec stops whatever its worker was doing (a long
+	// pull, a start); its deletion follows once the worker is done.
+	for uid, cancel := range m.cancels {
+		if !isDesired(desired, uid) && !m.deleting[uid] {
+			cancel()
+		}
+	}
 	skip := map[string]bool{}
 	for uid := range m.books {
 		if m.busy[uid] || m.done[uid] > seqStart {
@@ -242,6 +253,9 @@ func (m *Manager) Sync(ctx context.Context, desired []nodeapi.PodSpec, gate Gate
 		if m.busy[uid] || m.done[uid] > seqStart {
 			skip[uid] = true
 		}
+	}
+	if len(m.noted) > 1024 {
+		m.noted = map[string]bool{} // at worst a back-off is reported twice
 	}
 	plans := Plan(Input{Desired: desired, Observed: obs, Books: m.books, Probes: probes, Gate: gate, Now: now,
 		Backoff: m.cfg.Backoff, Skip: skip})
@@ -264,13 +278,27 @@ func (m *Manager) Sync(ctx context.Context, desired []nodeapi.PodSpec, gate Gate
 		b := m.books[spec.UID]
 		st := buildStatus(statusInput{Spec: spec, obs: grouped[spec.UID], Book: b, Probes: probes, Gate: gate,
 			BlockedBy: blockedBy(spec, grouped, m.books, m.busy), Now: now, Backoff: m.cfg.Backoff})
+		// One BackOff event per crashed instance and per failed pull.
 		for _, cs := range append(append([]nodeapi.ContainerStatus{}, st.InitContainerStatuses...), st.ContainerStatuses...) {
-			switch w := cs.State.Waiting; {
-			case w == nil:
-			case w.Reason == nodeapi.ReasonCrashLoopBackOff:
-				b.Event(now, "BackOff", fmt.Sprintf("Back-off restarting failed container %s in pod %s", cs.Name, spec.Key()))
-			case w.Reason == nodeapi.ReasonImagePullBackOff:
-				b.Event(now, "BackOff", fmt.Sprintf("Back-off pulling image %q", cs.Image))
+			w := cs.State.Waiting
+			if w == nil {
+				continue
+			}
+			var note, msg string
+			switch w.Reason {
+			case nodeapi.ReasonCrashLoopBackOff:
+				note = cs.ContainerID
+				msg = fmt.Sprintf("Back-off restarting failed container %s in pod %s", cs.Name, spec.Key())
+			case nodeapi.ReasonImagePullBackOff:
+				note = fmt.Sprintf("%s/%s/%s", spec.UID, cs.Name, b.peek(cs.Name).Pull.Backoff.Since)
+				msg = fmt.Sprintf("Back-off pulling image %q", cs.Image)
+			default:
+				continue
+			}
+			if !m.noted[note] {
+				m.noted[note] = true
+				b.Event(now, "BackOff", msg)
+				m.dirty[spec.UID] = true
 			}
 		}
 		if !conditionsEqual(b.Conditions, st.Conditions) {
@@ -458,7 +486,7 @@ func (m *Manager) load() {
 // observe lists agentlet's sandboxes and containers, asking for details
 // only about what is new or changed since the last pass.
 func (m *Manager) observe(ctx context.Context) (Observed, error) {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	rt := m.cfg.Runtime
 	sbs, err := rt.ListPodSandbox(ctx)
@@ -477,7 +505,7 @@ func (m *Manager) observe(ctx context.Context) (Observed, error) {
 	freshIPs := map[string]string{}
 	fresh := map[string]cri.ContainerStatus{}
 	for _, s := range sbs {
-		if s.Labels[nodeapi.LabelPodUID] == "" {
+		if !SafeUID(s.Labels[nodeapi.LabelPodUID]) {
 			continue
 		}
 		st := cri.SandboxStatus{Sandbox: s}
@@ -499,7 +527,7 @@ func (m *Manager) observe(ctx context.Context) (Observed, error) {
 		o.Sandboxes = append(o.Sandboxes, st)
 	}
 	for _, c := range ctrs {
-		if c.Labels[nodeapi.LabelPodUID] == "" {
+		if !SafeUID(c.Labels[nodeapi.LabelPodUID]) {
 			continue
 		}
 		cs, ok := cache[c.ID]
@@ -558,20 +586,24 @@ func (m *Manager) dispatch(p PodPlan, o *podObs) {
 		c := *s
 		spec = &c
 	}
-	if p.Actions[0].Kind == DeletePod {
+	m.deleting[uid] = p.Actions[0].Kind == DeletePod
+	if m.deleting[uid] {
 		spec = nil
 	}
+	ctx, cancel := context.WithCancel(m.ctx)
+	m.cancels[uid] = cancel
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
 		defer m.finish(uid)
+		defer cancel()
 		select {
 		case m.sem <- struct{}{}:
-		case <-m.ctx.Done():
+		case <-ctx.Done():
 			return
 		}
 		defer func() { <-m.sem }()
-		w := &worker{m: m, uid: uid, spec: spec, o: o}
+		w := &worker{ctx: ctx, m: m, uid: uid, spec: spec, o: o}
 		w.run(p.Actions)
 	}()
 }
@@ -593,6 +625,8 @@ func (m *Manager) finish(uid string) {
 	}
 	m.mu.Lock()
 	m.busy[uid] = false
+	delete(m.cancels, uid)
+	delete(m.deleting, uid)
 	m.seq++
 	m.done[uid] = m.seq
 	m.mu.Unlock()
@@ -710,6 +744,7 @@ type sandboxRef struct {
 
 // worker carries out one pod's actions.
 type worker struct {
+	ctx  context.Context // cancelled when the manager closes or the pod leaves the spec
 	m    *Manager
 	uid  string
 	spec *nodeapi.PodSpec // nil when deleting
@@ -721,7 +756,7 @@ type worker struct {
 func (w *worker) run(actions []Action) {
 	log := w.m.cfg.Log
 	for _, a := range actions {
-		if w.m.ctx.Err() != nil {
+		if w.ctx.Err() != nil {
 			return
 		}
 		var err error
@@ -743,7 +778,7 @@ func (w *worker) run(actions []Action) {
 		case KillSandbox:
 			err = w.killSandbox(a.SandboxID)
 		case StopSandbox:
-			ctx, cancel := context.WithTimeout(w.m.ctx, time.Minute)
+			ctx, cancel := context.WithTimeout(w.ctx, time.Minute)
 			err = w.m.cfg.Runtime.StopPodSandbox(ctx, a.SandboxID)
 			cancel()
 		case DeletePod:
@@ -823,7 +858,7 @@ func (w *worker) createSandbox(attempt uint32) error {
 		return fmt.Errorf("create pod log directory: %w", err)
 	}
 	cfg := SandboxConfig(w.spec, attempt, m.cfg.Layout, m.cfg.Cgroups.PodParent(w.uid))
-	ctx, cancel := context.WithTimeout(m.ctx, 4*time.Minute)
+	ctx, cancel := context.WithTimeout(w.ctx, 4*time.Minute)
 	defer cancel()
 	id, err := m.cfg.Runtime.RunPodSandbox(ctx, cfg)
 	if err != nil {
@@ -869,7 +904,7 @@ func (w *worker) startContainer(a Action) error {
 	if c == nil {
 		return fmt.Errorf("container %s is not in the pod spec", a.Container)
 	}
-	ctx, cancel := context.WithTimeout(m.ctx, 2*time.Minute)
+	ctx, cancel := context.WithTimeout(w.ctx, 2*time.Minute)
 	defer cancel()
 	if a.ContainerID != "" {
 		if err := rt.StartContainer(ctx, a.ContainerID); err != nil {
@@ -975,7 +1010,7 @@ func (w *worker) ensureImage(c *nodeapi.ContainerSpec, sb *sandboxRef) error {
 	}
 	present := false
 	if c.ImagePullPolicy != nodeapi.PullAlways {
-		ctx, cancel := context.WithTimeout(m.ctx, time.Minute)
+		ctx, cancel := context.WithTimeout(w.ctx, time.Minute)
 		img, err := rt.ImageStatus(ctx, c.Image)
 		cancel()
 		if err != nil {
@@ -991,7 +1026,7 @@ func (w *worker) ensureImage(c *nodeapi.ContainerSpec, sb *sandboxRef) error {
 	case pull:
 		w.event("Pulling", fmt.Sprintf("Pulling image %q", c.Image))
 		start := time.Now()
-		ctx, cancel := context.WithTimeout(m.ctx, 10*time.Minute)
+		ctx, cancel := context.WithTimeout(w.ctx, 10*time.Minute)
 		_, err := rt.PullImage(ctx, c.Image, AuthFor(c.Image, w.spec.RegistryAuth), sb.cfg)
 		cancel()
 		if err != nil {
@@ -1050,7 +1085,7 @@ func (w *worker) killContainer(id, name, reason, message string) error {
 	}
 	start := time.Now()
 	if h, ok := hooks[name]; ok && m.cfg.Hooks != nil {
-		ctx, cancel := context.WithTimeout(m.ctx, grace)
+		ctx, cancel := context.WithTimeout(w.ctx, grace)
 		ok, out := m.cfg.Hooks.Do(ctx, id, w.podIP(), h, grace)
 		cancel()
 		if !ok {
@@ -1060,7 +1095,7 @@ func (w *worker) killContainer(id, name, reason, message string) error {
 	// What is left of the grace period, in the whole seconds CRI takes.
 	left := max(grace-time.Since(start), 2*time.Second)
 	left = (left + time.Second - 1).Truncate(time.Second)
-	ctx, cancel := context.WithTimeout(m.ctx, left+time.Minute)
+	ctx, cancel := context.WithTimeout(w.ctx, left+time.Minute)
 	defer cancel()
 	if err := m.cfg.Runtime.StopContainer(ctx, id, left); err != nil && !cri.IsNotFound(err) {
 		return err
@@ -1076,7 +1111,7 @@ func (w *worker) removeContainer(id string) error {
 			logPath = c.LogPath
 		}
 	}
-	ctx, cancel := context.WithTimeout(w.m.ctx, time.Minute)
+	ctx, cancel := context.WithTimeout(w.ctx, time.Minute)
 	defer cancel()
 	if err := w.m.cfg.Runtime.RemoveContainer(ctx, id); err != nil && !cri.IsNotFound(err) {
 		return err
@@ -1118,7 +1153,7 @@ func (w *worker) killSandbox(id string) error {
 	if err := w.killAll(map[string]bool{id: true}); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(w.m.ctx, 2*time.Minute)
+	ctx, cancel := context.WithTimeout(w.ctx, 2*time.Minute)
 	defer cancel()
 	rt := w.m.cfg.Runtime
 	if err := rt.StopPodSandbox(ctx, id); err != nil && !cri.IsNotFound(err) {
@@ -1162,7 +1197,7 @@ func (w *worker) removeAll() error {
 	if err := w.killAll(nil); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(m.ctx, 2*time.Minute)
+	ctx, cancel := context.WithTimeout(w.ctx, 2*time.Minute)
 	defer cancel()
 	for _, s := range w.o.sandboxes {
 		if err := rt.StopPodSandbox(ctx, s.ID); err != nil && !cri.IsNotFound(err) {
@@ -1196,7 +1231,7 @@ func (w *worker) removeAll() error {
 		}
 	}
 	if m.cfg.RemoveCgroup != nil {
-		cctx, ccancel := context.WithTimeout(m.ctx, 10*time.Second)
+		cctx, ccancel := context.WithTimeout(w.ctx, 10*time.Second)
 		err := m.cfg.RemoveCgroup(cctx, m.cfg.Cgroups.PodParent(w.uid))
 		ccancel()
 		if err != nil {

@@ -480,3 +480,26 @@ func TestManagerLivenessKills(t *testing.T) {
 		t.Errorf("readiness: good %v bad %v", good.Ready, containerOf(st, "live", "bad").Ready)
 	}
 }
+
+func TestManagerReplacesADeadSandbox(t *testing.T) {
+	rt := newFakeRuntime()
+	h := newMH(t, rt, t.TempDir(), nil, nil)
+	p := podOf("web", nodeapi.RestartAlways, "web")
+	h.sync(2, p)
+	old := rt.Sandboxes()[0]
+	// A host reboot: the sandbox is NotReady, its container exited.
+	rt.StopPodSandbox(context.Background(), old.ID)
+	st := h.sync(3, p)
+	sbs := rt.Sandboxes()
+	if len(sbs) != 1 || sbs[0].ID == old.ID || sbs[0].Attempt != 1 {
+		t.Fatalf("sandboxes after the replacement: %+v", sbs)
+	}
+	if c := containerOf(st, "web", "web"); c.State.Running == nil || c.RestartCount != 1 || c.LastTerminationState.Terminated == nil {
+		t.Errorf("container after the replacement: %+v", c)
+	}
+	rt.SetSandboxState(sbs[0].ID, cri.SandboxNotReady) // e.g. its network went away
+	h.sync(3, p)
+	if sbs := rt.Sandboxes(); len(sbs) != 1 || sbs[0].Attempt != 2 {
+		t.Errorf("second replacement: %+v", sbs)
+	}
+}

@@ -2,6 +2,7 @@ package pods
 
 import (
 	"sort"
+	"strings"
 
 	"github.com/clusterctl/clusterctl/agentlet/cri"
 	"github.com/clusterctl/clusterctl/agentlet/probe"
@@ -44,14 +45,14 @@ func groupByUID(o Observed) map[string]*podObs {
 	}
 	for _, s := range o.Sandboxes {
 		uid := s.Labels[nodeapi.LabelPodUID]
-		if uid == "" {
+		if !SafeUID(uid) {
 			continue
 		}
 		get(uid).sandboxes = append(get(uid).sandboxes, s)
 	}
 	for _, c := range o.Containers {
 		uid := c.Labels[nodeapi.LabelPodUID]
-		if uid == "" {
+		if !SafeUID(uid) {
 			continue
 		}
 		get(uid).containers = append(get(uid).containers, c)
@@ -73,6 +74,13 @@ func groupByUID(o Observed) map[string]*podObs {
 		})
 	}
 	return pods
+}
+
+// SafeUID reports whether uid can name a pod directory: one path element.
+// Sandboxes and containers with other UIDs are not agentlet's and ignored
+// (a crafted label must never make agentlet remove files elsewhere).
+func SafeUID(uid string) bool {
+	return uid != "" && uid != "." && uid != ".." && len(uid) <= 128 && !strings.ContainsAny(uid, "/\x00")
 }
 
 // latestSandbox is the newest sandbox, nil for none.

@@ -370,7 +370,7 @@ func planPod(spec *nodeapi.PodSpec, o *podObs, book *Book, probes Probes, gate G
 		return p.plan
 	}
 
-	if book.volumesHash != VolumesHash(spec) {
+	if len(spec.Volumes) > 0 && book.volumesHash != VolumesHash(spec) {
 		p.add(Action{Kind: SyncVolumes})
 	}
 	p.gc(sb.ID)

@@ -65,6 +65,8 @@ func TestPlan(t *testing.T) {
 	replaced.UID = "uid-web-2"
 	live := podOf("live", nodeapi.RestartAlways, "app")
 	live.Containers[0].LivenessProbe = &nodeapi.Probe{Handler: nodeapi.Handler{Exec: []string{"true"}}}
+	withFiles := podOf("web", nodeapi.RestartAlways, "web", "side")
+	withFiles.Volumes = []nodeapi.VolumeSpec{{Name: "cfg", Files: &nodeapi.FilesVolume{Items: []nodeapi.FileItem{{Path: "a", Data: []byte("2")}}}}}
 	changed := podOf("web", nodeapi.RestartAlways, "web", "side")
 	changed.Containers[0].Image = "busybox:2"
 	open := Gate{SandboxOK: true}
@@ -380,10 +382,10 @@ func TestPlan(t *testing.T) {
 		},
 		{
 			name:    "changed files volumes are synced",
-			desired: []nodeapi.PodSpec{web},
+			desired: []nodeapi.PodSpec{withFiles},
 			obs: Observed{Sandboxes: []cri.SandboxStatus{sb(web, "s1", 0, true)},
 				Containers: []cri.ContainerStatus{ctr(web, "s1", "web", 0, cri.ContainerRunning), ctr(web, "s1", "side", 0, cri.ContainerRunning)}},
-			books: map[string]*Book{"uid-web": func() *Book { b := bookOf(web, nil); b.volumesHash = "old"; return b }()},
+			books: map[string]*Book{"uid-web": func() *Book { b := bookOf(withFiles, nil); b.volumesHash = "old"; return b }()},
 			want:  []string{"uid-web: SyncVolumes"},
 		},
 	}
@@ -455,5 +457,25 @@ func TestBackoff(t *testing.T) {
 	}
 	if r = r.Succeed(); r.Failing() || !r.Due().IsZero() || r.Backoff.Delay != 40*time.Second {
 		t.Errorf("after success: %+v", r)
+	}
+}
+
+func TestSafeUID(t *testing.T) {
+	for uid, ok := range map[string]bool{"2f9c-11": true, "..": false, "a/b": false, ".": false, "": false, "../../etc": false} {
+		if SafeUID(uid) != ok {
+			t.Errorf("SafeUID(%q) = %v", uid, !ok)
+		}
+		// The node contract refuses such UIDs in the first place.
+		p := nodeapi.PodSpec{UID: uid, Namespace: "default", Name: "web", RestartPolicy: nodeapi.RestartAlways,
+			Containers: []nodeapi.ContainerSpec{{Name: "c", Image: "busybox"}}}
+		if err := p.Validate(); (err == nil) != ok {
+			t.Errorf("Validate with uid %q: %v", uid, err)
+		}
+	}
+	// Sandboxes with unsafe UID labels are not ours: never planned.
+	evil := podOf("evil", nodeapi.RestartAlways, "c")
+	evil.UID = "../../etc"
+	if got := Plan(Input{Observed: Observed{Sandboxes: []cri.SandboxStatus{sb(evil, "s1", 0, true)}}, Now: t0}); len(got) != 0 {
+		t.Errorf("planned %v", render(got))
 	}
 }

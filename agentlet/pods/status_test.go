@@ -1,6 +1,7 @@
 package pods
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -204,5 +205,13 @@ func TestBookEvents(t *testing.T) {
 	b.Event(at(time.Minute), "Pulled", "y") // a repeat moves to the end
 	if len(b.Events) != MaxEvents || b.Events[0].Message != "f" || b.Events[MaxEvents-1].Message != "y" || b.Events[MaxEvents-1].Count != 2 {
 		t.Errorf("events: first %+v last %+v (%d)", b.Events[0], b.Events[len(b.Events)-1], len(b.Events))
+	}
+}
+
+func TestBookEventClipsMessages(t *testing.T) {
+	b := &Book{}
+	b.Event(t0, "Unhealthy", "Liveness probe failed: "+strings.Repeat("é", MaxEventMessage))
+	if m := b.Events[0].Message; len(m) > MaxEventMessage+len("…") || !strings.HasSuffix(m, "…") {
+		t.Errorf("message of %d bytes", len(m))
 	}
 }

@@ -60,9 +60,16 @@ func BenchmarkPodStart(b *testing.B) {
 		p := podSpec(fmt.Sprintf("bench-%d", i), nodeapi.RestartAlways, busybox("c", "trap 'exit 0' TERM; sleep 600 & wait"))
 		start = time.Now()
 		w.apply(p)
-		w.waitPod(p.Name, "running", 30*time.Second, func(s *nodeapi.PodStatus) bool {
-			return len(s.ContainerStatuses) == 1 && s.ContainerStatuses[0].State.Running != nil
-		})
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			if s := w.pod(p.Name); s != nil && len(s.ContainerStatuses) == 1 && s.ContainerStatuses[0].State.Running != nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				b.Fatalf("pod %s not running after 30s", p.Name)
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
 		through = append(through, time.Since(start))
 		w.apply()
 		w.waitFor("bench pod removed", 30*time.Second, func() bool {
@@ -88,14 +95,23 @@ func BenchmarkDaemon30Pods(b *testing.B) {
 	w.waitFor("node ready", 30*time.Second, func() bool { return w.published().Ready() })
 	var pods []nodeapi.PodSpec
 	for i := 0; i < 30; i++ {
-		c := busybox("web", "exec httpd -f -p 8080")
-		c.ReadinessProbe = &nodeapi.Probe{Handler: nodeapi.Handler{HTTPGet: &nodeapi.HTTPGetAction{Path: "/", Port: 8080}},
+		c := busybox("web", "echo ok > /tmp/index.html; exec httpd -f -p 8080 -h /tmp")
+		c.ReadinessProbe = &nodeapi.Probe{Handler: nodeapi.Handler{HTTPGet: &nodeapi.HTTPGetAction{Path: "/index.html", Port: 8080}},
 			PeriodSeconds: 2, TimeoutSeconds: 1}
 		c.Resources = nodeapi.ContainerResources{MemoryLimitBytes: 32 << 20}
-		pods = append(pods, podSpec(fmt.Sprintf("web-%02d", i), nodeapi.RestartAlways, c))
+		p := podSpec(fmt.Sprintf("web-%02d", i), nodeapi.RestartAlways, c)
+		p.TerminationGracePeriodSeconds = 2 // httpd as PID 1 ignores SIGTERM
+		pods = append(pods, p)
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
+		if i > 0 { // each round starts from no pods, with new UIDs
+			w.apply()
+			w.waitFor("pods removed", 60*time.Second, func() bool { return len(w.published().Pods) == 0 })
+			for j := range pods {
+				pods[j].UID = fmt.Sprintf("%s-%d", pods[j].UID, i)
+			}
+		}
 		start := time.Now()
 		w.apply(pods...)
 		w.waitFor("30 pods ready", 120*time.Second, func() bool {
