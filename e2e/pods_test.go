@@ -17,9 +17,9 @@ import (
 const busyboxRef = "localhost/clusterctl/busybox:e2e"
 
 // podLab is a 2-host lab after `up`, with the busybox image side-loaded.
-func podLab(t *testing.T) *lab {
+func podLab(t testing.TB, hosts int) *lab {
 	t.Helper()
-	l := newLab(t, 2)
+	l := newLab(t, hosts)
 	mustOK(t, "up", "-i", l.inv)
 	img, err := images.Busybox(runtime.GOARCH, busyboxRef)
 	if err != nil {
@@ -33,7 +33,7 @@ func podLab(t *testing.T) *lab {
 	return l
 }
 
-func writeManifest(t *testing.T, name, body string) string {
+func writeManifest(t testing.TB, name, body string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), name)
 	if err := os.WriteFile(p, []byte(strings.ReplaceAll(body, "IMAGE", busyboxRef)), 0o644); err != nil {
@@ -129,7 +129,7 @@ spec:
 `
 
 func TestPods(t *testing.T) {
-	l := podLab(t)
+	l := podLab(t, 2)
 
 	t.Run("typo applies nothing", func(t *testing.T) {
 		bad := writeManifest(t, "bad.yaml", strings.Replace(webPod, "imagePullPolicy: IfNotPresent\n      command: [\"httpd\"", "imagePullPolicyy: IfNotPresent\n      command: [\"httpd\"", 1))
