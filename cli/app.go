@@ -86,6 +86,7 @@ func newApp(env *Env) *cli.App {
 			describeCommand(env),
 			logsCommand(env),
 			execCommand(env),
+			cpCommand(env),
 			inventoryCommand(env),
 			imageCommand(env),
 			labCommand(env),

@@ -1,8 +1,11 @@
 package cli
 
 import (
+	"archive/tar"
 	"bytes"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -98,5 +101,49 @@ func TestLineDiff(t *testing.T) {
 	want := []string{"  a", "- b", "  c", "+ x", "  d"}
 	if strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Errorf("lineDiff = %q, want %q", got, want)
+	}
+}
+
+func TestRemoteSpec(t *testing.T) {
+	for in, want := range map[string][4]string{
+		"web:/etc/hosts":  {"default", "web", "/etc/hosts", "ok"},
+		"shop/web:/tmp/x": {"shop", "web", "/tmp/x", "ok"},
+		"/local/path":     {"", "", "", ""},
+		"./a:b":           {"", "", "", ""},
+		"no-colon":        {"", "", "", ""},
+	} {
+		ns, pod, p, ok := remoteSpec(in, "default")
+		got := [4]string{ns, pod, p, ""}
+		if ok {
+			got[3] = "ok"
+		}
+		if got != want {
+			t.Errorf("remoteSpec(%q) = %v, want %v", in, got, want)
+		}
+	}
+}
+
+func TestTarRoundTripAndTraversal(t *testing.T) {
+	src := t.TempDir()
+	os.MkdirAll(filepath.Join(src, "d"), 0o755)
+	os.WriteFile(filepath.Join(src, "d", "f.txt"), []byte("hi"), 0o640)
+	var buf bytes.Buffer
+	if err := tarPath(&buf, src, "copy"); err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(t.TempDir(), "out")
+	if err := untar(&buf, dst, "copy"); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dst, "d", "f.txt")); err != nil || string(b) != "hi" {
+		t.Errorf("round trip: %q %v", b, err)
+	}
+	var evil bytes.Buffer
+	tw := tar.NewWriter(&evil)
+	tw.WriteHeader(&tar.Header{Name: "copy/../../escape", Mode: 0o644, Size: 1, Typeflag: tar.TypeReg})
+	tw.Write([]byte("x"))
+	tw.Close()
+	if err := untar(&evil, t.TempDir(), "copy"); err == nil {
+		t.Error("untar accepted an entry escaping the destination")
 	}
 }

@@ -269,6 +269,20 @@ spec:
 		mustOK(t, "delete", "pod", "pulled", "-i", l.inv)
 	})
 
+	t.Run("cp both ways", func(t *testing.T) {
+		dir := t.TempDir()
+		mustOK(t, "cp", "web:/www/index.html", filepath.Join(dir, "got.html"), "-c", "server", "-i", l.inv)
+		if b, err := os.ReadFile(filepath.Join(dir, "got.html")); err != nil || string(b) != "hello from a configmap" {
+			t.Errorf("cp from the pod: %q %v", b, err)
+		}
+		up := filepath.Join(dir, "up.txt")
+		os.WriteFile(up, []byte("uploaded"), 0o644)
+		mustOK(t, "cp", up, "default/web:/tmp/up.txt", "-c", "server", "-i", l.inv)
+		if out := mustOK(t, "exec", "web", "-c", "server", "--inventory", l.inv, "--", "cat", "/tmp/up.txt").stdout; out != "uploaded" {
+			t.Errorf("cp to the pod: %q", out)
+		}
+	})
+
 	t.Run("dry run prints a diff and changes nothing", func(t *testing.T) {
 		changed := strings.Replace(webPod, "hello from a configmap", "changed content", 1)
 		before, _ := os.ReadFile(l.inv)
