@@ -269,6 +269,22 @@ spec:
 		mustOK(t, "delete", "pod", "pulled", "-i", l.inv)
 	})
 
+	t.Run("namespaces", func(t *testing.T) {
+		cm := writeManifest(t, "cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings, namespace: shop}\ndata: {a: \"1\"}\n")
+		if r := clusterctl(t, "apply", "-f", cm, "-i", l.inv); r.code != 2 || !strings.Contains(r.stderr, `namespace "shop" not found`) {
+			t.Errorf("apply into a missing namespace: %s", r)
+		}
+		ns := writeManifest(t, "ns.yaml", "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n")
+		mustOK(t, "apply", "-f", ns, "-f", cm, "-i", l.inv)
+		if out := mustOK(t, "get", "configmaps", "-n", "shop", "-i", l.inv).stdout; !strings.Contains(out, "settings") {
+			t.Errorf("get configmaps -n shop:\n%s", out)
+		}
+		mustOK(t, "delete", "namespace", "shop", "-i", l.inv)
+		if out := mustOK(t, "get", "configmaps", "-A", "-i", l.inv).stdout; strings.Contains(out, "settings") {
+			t.Errorf("deleting the namespace left its configmap:\n%s", out)
+		}
+	})
+
 	t.Run("cp both ways", func(t *testing.T) {
 		dir := t.TempDir()
 		mustOK(t, "cp", "web:/www/index.html", filepath.Join(dir, "got.html"), "-c", "server", "-i", l.inv)
