@@ -62,16 +62,11 @@ func runApply(c *cli.Context, env *Env) error {
 		}
 		return err
 	}
-	path := inventoryPath(c, env)
-	unlock, err := lockInventory(c, path)
+	inv, unlock, err := lockAndLoad(c, env)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	inv, err := loadInventory(path)
-	if err != nil {
-		return err
-	}
 	cl, err := reconcile.Load(inv)
 	if err != nil {
 		return err
@@ -112,7 +107,13 @@ func runApply(c *cli.Context, env *Env) error {
 			pods = append(pods, reconcile.Key(a.namespace, a.name))
 		}
 	}
-	return reconcileAndReport(c, env, inv, dry, pods)
+	var wait func(*playbooks.Fleet) error
+	if c.Bool("wait") && len(pods) > 0 {
+		wait = func(f *playbooks.Fleet) error {
+			return waitPodsReady(c.Context, env, inv, f, pods, c.Duration("timeout"))
+		}
+	}
+	return reconcileAndReport(c, env, inv, dry, wait)
 }
 
 // prepareApply defaults namespaces, checks them, carries identity over from
@@ -225,9 +226,9 @@ func newUID() string {
 }
 
 // reconcileAndReport runs one cluster loop (the inventory lock is held),
-// saves, prints scheduling problems and push failures, and waits for pods
-// when asked.
-func reconcileAndReport(c *cli.Context, env *Env, inv *inventory.Inventory, dry bool, waitPods []string) error {
+// saves, prints scheduling problems and push failures, then runs wait (if
+// any) over the same connections.
+func reconcileAndReport(c *cli.Context, env *Env, inv *inventory.Inventory, dry bool, wait func(*playbooks.Fleet) error) error {
 	auth, err := reconcile.RegistryAuth(inv, env.Getenv)
 	if err != nil {
 		return withCode(ExitUsage, err)
@@ -271,8 +272,8 @@ func reconcileAndReport(c *cli.Context, env *Env, inv *inventory.Inventory, dry 
 	if failed > 0 {
 		return withCode(ExitPartial, fmt.Errorf("could not update %d hosts; the next apply or reconcile retries", failed))
 	}
-	if c.Bool("wait") && len(waitPods) > 0 {
-		return waitPodsReady(c.Context, env, inv, fleet, waitPods, c.Duration("timeout"))
+	if wait != nil {
+		return wait(fleet)
 	}
 	return nil
 }
@@ -389,16 +390,11 @@ func runDelete(c *cli.Context, env *Env) error {
 			targets = append(targets, target{kind, n, name})
 		}
 	}
-	path := inventoryPath(c, env)
-	unlock, err := lockInventory(c, path)
+	inv, unlock, err := lockAndLoad(c, env)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	inv, err := loadInventory(path)
-	if err != nil {
-		return err
-	}
 	var missing []string
 	var gonePods []string
 	for _, t := range targets {
@@ -429,19 +425,15 @@ func runDelete(c *cli.Context, env *Env) error {
 	if err := inventory.Save(inv); err != nil {
 		return fmt.Errorf("save inventory: %w", err)
 	}
-	if err := reconcileAndReport(c, env, inv, false, nil); err != nil {
-		return err
-	}
+	var wait func(*playbooks.Fleet) error
 	if c.Bool("wait") && len(gonePods) > 0 {
-		return waitPodsGone(c, env, inv, gonePods)
+		wait = func(f *playbooks.Fleet) error { return waitPodsGone(c, f, gonePods) }
 	}
-	return nil
+	return reconcileAndReport(c, env, inv, false, wait)
 }
 
 // waitPodsGone polls until no node reports the deleted pods.
-func waitPodsGone(c *cli.Context, env *Env, inv *inventory.Inventory, pods []string) error {
-	fleet := playbooks.Connect(c.Context, inv.HostNames(), dialer(c, env, inv), c.Int("parallel"))
-	defer fleet.Close()
+func waitPodsGone(c *cli.Context, fleet *playbooks.Fleet, pods []string) error {
 	deadline := time.Now().Add(c.Duration("timeout"))
 	for {
 		left := 0

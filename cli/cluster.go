@@ -33,16 +33,11 @@ func upCommand(env *Env) *cli.Command {
 }
 
 func runUp(c *cli.Context, env *Env) error {
-	path := inventoryPath(c, env)
-	unlock, err := lockInventory(c, path)
+	inv, unlock, err := lockAndLoad(c, env)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	inv, err := loadInventory(path)
-	if err != nil {
-		return err
-	}
 	hosts := inv.HostNames()
 
 	// Allocate what is missing and record it before touching any host, so a
@@ -182,16 +177,11 @@ func resetCommand(env *Env) *cli.Command {
 			&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "do not ask for confirmation"},
 		}, sshFlags()...),
 		Action: func(c *cli.Context) error {
-			path := inventoryPath(c, env)
-			unlock, err := lockInventory(c, path)
+			inv, unlock, err := lockAndLoad(c, env)
 			if err != nil {
 				return err
 			}
 			defer unlock()
-			inv, err := loadInventory(path)
-			if err != nil {
-				return err
-			}
 			hosts := inv.HostNames()
 			if err := confirm(c, env, fmt.Sprintf("Reset %d hosts of cluster %q?", len(hosts), inv.Cluster.Name)); err != nil {
 				return err

@@ -78,6 +78,22 @@ func lockInventory(c *cli.Context, path string) (func() error, error) {
 	return unlock, nil
 }
 
+// lockAndLoad takes the inventory's lock and loads it, for commands that
+// change the cluster; the caller defers unlock.
+func lockAndLoad(c *cli.Context, env *Env) (*inventory.Inventory, func() error, error) {
+	path := inventoryPath(c, env)
+	unlock, err := lockInventory(c, path)
+	if err != nil {
+		return nil, nil, err
+	}
+	inv, err := loadInventory(path)
+	if err != nil {
+		unlock()
+		return nil, nil, err
+	}
+	return inv, unlock, nil
+}
+
 // dialer connects to inventory hosts with the inventory's SSH settings.
 func dialer(c *cli.Context, env *Env, inv *inventory.Inventory) playbooks.Dialer {
 	acceptNew := c.Bool("accept-new-host-keys")
