@@ -66,7 +66,10 @@ func runUp(c *cli.Context, env *Env) error {
 	if err != nil {
 		return withCode(ExitUsage, err)
 	}
-	specs, _ := reconcile.Desired(inv, cl, inv.State.Generation, writer(), now, auth)
+	specs, podErrs := reconcile.Desired(inv, cl, inv.State.Generation, writer(), now, auth)
+	for _, k := range reconcile.SortedKeys(podErrs) {
+		fmt.Fprintf(env.Err, "warning: pod %s is left out of its node's spec: %v\n", k, podErrs[k])
+	}
 	for _, h := range hosts {
 		spec := specs[h]
 		if inv.HostState(h).SpecSHA256 != nodeapi.ContentSHA256(&spec) {
