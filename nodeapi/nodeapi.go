@@ -68,6 +68,12 @@ type NodeSpec struct {
 	WrittenAt time.Time `json:"writtenAt"`
 	// Pods are the pods bound to this node, sorted by namespace/name.
 	Pods []PodSpec `json:"pods,omitempty"`
+	// Peers are the other nodes, for host-gw routes to their pod CIDRs.
+	Peers []Peer `json:"peers,omitempty"`
+	// Services are every Service of the cluster with its endpoints.
+	Services []ServiceSpec `json:"services,omitempty"`
+	// DNS configures the node's cluster DNS server; nil serves none.
+	DNS *ClusterDNS `json:"dns,omitempty"`
 }
 
 // Validate reports every problem with the spec at once.
