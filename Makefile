@@ -18,11 +18,11 @@ help: ## show this help
 
 .PHONY: build
 build: ## build bin/clusterctl with agentlet (amd64+arm64) and the pause image embedded
-	@mkdir -p build bin agentlet/pause/image agentlet/dist/bin
+	@mkdir -p build bin agentlet/pause/image/amd64 agentlet/pause/image/arm64 agentlet/dist/bin
 	@for a in $(ARCHES); do \
 	  GOOS=linux GOARCH=$$a $(GO) build -ldflags '-s -w' -o build/pause-linux-$$a ./cmd/pause || exit 1; \
 	  $(GO) run ./tools/mkimage -ref $(PAUSE_REF) -arch $$a -file /pause=build/pause-linux-$$a:0755 \
-	    -entrypoint /pause -o agentlet/pause/image/pause-linux-$$a.tar || exit 1; \
+	    -entrypoint /pause -o agentlet/pause/image/$$a/pause-linux-$$a.tar || exit 1; \
 	  GOOS=linux GOARCH=$$a $(GO) build -tags grpcnotrace -ldflags '$(LDFLAGS)' \
 	    -o agentlet/dist/bin/agentlet-linux-$$a ./cmd/agentlet || exit 1; \
 	done
@@ -70,4 +70,4 @@ bench: deps build ## run the benchmarks (lab ones need root) and print docs/benc
 
 .PHONY: clean
 clean: ## remove build outputs
-	rm -rf bin build agentlet/pause/image/*.tar agentlet/dist/bin/agentlet-*
+	rm -rf bin build agentlet/pause/image/*/*.tar agentlet/dist/bin/agentlet-*

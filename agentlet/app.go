@@ -23,6 +23,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	clusterdns "github.com/clusterctl/clusterctl/agentlet/dns"
 	"io"
 	"os"
 	"os/signal"
@@ -265,6 +266,7 @@ func daemonCmd(ctx context.Context, env Env, args []string) error {
 		Now:        time.Now,
 		Log:        log,
 		Pods:       podManager,
+		DNS:        &clusterdns.Runner{},
 	}
 	err = d.Run(ctx, wake)
 	log.Info("daemon stopped")

@@ -65,6 +65,28 @@ type PodRuntime interface {
 	Run(ctx context.Context)
 }
 
+// ReasonDNSFailed is the event reason of cluster DNS errors.
+const ReasonDNSFailed = "DNSFailed"
+
+// DNSServer converges the node's cluster DNS server to the held spec.
+// *dns.Runner is the real one.
+type DNSServer interface {
+	Apply(spec *nodeapi.NodeSpec) error
+	Close() error
+}
+
+// Event reasons of host-gw route and service rule errors.
+const (
+	ReasonRoutesFailed   = "RoutesFailed"
+	ReasonServicesFailed = "ServiceRulesFailed"
+)
+
+// NetSyncer converges one part of the node's network to the held spec:
+// routes.Syncer (host-gw routes), iptables.ServiceSyncer (service rules).
+type NetSyncer interface {
+	Sync(ctx context.Context, spec *nodeapi.NodeSpec, unready map[string]bool) error
+}
+
 // Daemon is the node loop: every Interval (and on Wake) it observes the
 // runtime, converges the host to the held NodeSpec and publishes a
 // NodeStatus. Fill every exported field; Run and Tick must not be called
@@ -89,6 +111,12 @@ type Daemon struct {
 	// Pods runs the spec's pods (nil: pods are not run, as in tests of
 	// the node conditions).
 	Pods PodRuntime
+	// DNS serves the spec's cluster DNS (*dns.Runner in production; nil:
+	// none is served).
+	DNS DNSServer
+	// Routes and Services converge host-gw routes and service rules (nil:
+	// not managed).
+	Routes, Services NetSyncer
 
 	state daemonState
 }
@@ -142,6 +170,9 @@ func (d *Daemon) Run(ctx context.Context, wake <-chan struct{}) error {
 			cancel()
 			<-done
 		}()
+	}
+	if d.DNS != nil {
+		defer d.DNS.Close() //nolint:errcheck // shutting down
 	}
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -209,6 +240,17 @@ func (d *Daemon) Tick(ctx context.Context) (*nodeapi.NodeStatus, error) {
 	if o.spec != nil {
 		o.rulesErr = d.ensureBaseRules(ctx, o.spec)
 		report(ReasonRulesFailed, o.rulesErr)
+	}
+	if d.DNS != nil {
+		report(ReasonDNSFailed, d.DNS.Apply(o.spec)) // a nil spec keeps the server
+	}
+	for _, n := range []struct {
+		syncer NetSyncer
+		reason string
+	}{{d.Routes, ReasonRoutesFailed}, {d.Services, ReasonServicesFailed}} {
+		if n.syncer != nil && o.spec != nil {
+			report(n.reason, n.syncer.Sync(ctx, o.spec, unreadyPods(d.state.pods)))
+		}
 	}
 
 	facts, err := d.Facts()
@@ -418,6 +460,24 @@ func EnsureBaseRules(ctx context.Context, ipt Iptables, base netfilter.Base) err
 		}
 	}
 	return nil
+}
+
+// unreadyPods are the UIDs of this node's pods last seen not ready: their
+// service endpoints are dropped at once (readiness fast path).
+func unreadyPods(pods []nodeapi.PodStatus) map[string]bool {
+	out := map[string]bool{}
+	for _, p := range pods {
+		ready := false
+		for _, c := range p.Conditions {
+			if c.Type == nodeapi.PodReady {
+				ready = c.Status == "True"
+			}
+		}
+		if !ready {
+			out[p.UID] = true
+		}
+	}
+	return out
 }
 
 // publish writes the status atomically (temp file, fsync, rename, 0644).

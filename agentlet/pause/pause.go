@@ -1,22 +1,20 @@
-// Package pause holds the sandbox (pause) image archives agentlet imports into
-// containerd, one docker-archive tarball per architecture.
+// Package pause holds the sandbox (pause) image archive agentlet imports into
+// containerd: a docker-archive tarball for the architecture agentlet is built
+// for (each binary embeds only its own, see embed_*.go).
 //
 // The archives are build outputs of `make build` (cmd/pause → tools/mkimage →
-// image/pause-linux-ARCH.tar). The directory keeps a committed .keep file so
-// the package compiles on a clean checkout; Archive then reports what to do.
+// image/ARCH/pause-linux-ARCH.tar). Each directory keeps a committed .keep
+// file so the package compiles on a clean checkout; Archive then reports what
+// to do.
 package pause
 
 import (
-	"embed"
 	"errors"
 	"fmt"
 	"io/fs"
 
 	"github.com/clusterctl/clusterctl/version"
 )
-
-//go:embed all:image
-var images embed.FS
 
 // Ref is the image reference the archives carry (version.PauseImage).
 const Ref = version.PauseImage
@@ -26,7 +24,7 @@ func FileName(arch string) string { return "pause-linux-" + arch + ".tar" }
 
 // Archive returns the embedded pause image archive for arch (a GOARCH).
 func Archive(arch string) ([]byte, error) {
-	data, err := images.ReadFile("image/" + FileName(arch))
+	data, err := images.ReadFile("image/" + arch + "/" + FileName(arch))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("agentlet built without the pause image for %s; run make build", arch)
 	}

@@ -51,9 +51,15 @@ func TestArchive(t *testing.T) {
 }
 
 func TestKeepFileEmbedded(t *testing.T) {
-	// The .keep file makes the embed pattern valid on a clean checkout.
-	if _, err := fs.Stat(images, "image/.keep"); err != nil {
-		t.Errorf("image/.keep not embedded: %v", err)
+	// The .keep file makes the embed pattern valid on a clean checkout, and
+	// only this architecture's directory is embedded.
+	if _, err := fs.Stat(images, "image/"+runtime.GOARCH+"/.keep"); err != nil {
+		t.Errorf("image/%s/.keep not embedded: %v", runtime.GOARCH, err)
+	}
+	for _, other := range []string{"amd64", "arm64"} {
+		if _, err := fs.Stat(images, "image/"+other); other != runtime.GOARCH && err == nil {
+			t.Errorf("image/%s is embedded in a %s build", other, runtime.GOARCH)
+		}
 	}
 	if !strings.HasSuffix(FileName("arm64"), "pause-linux-arm64.tar") {
 		t.Errorf("FileName = %s", FileName("arm64"))

@@ -7,7 +7,7 @@
 //
 //	go run ./tools/mkimage -ref localhost/clusterctl/pause:1 -arch amd64 \
 //	    -file /pause=build/pause-linux-amd64:0755 -entrypoint /pause \
-//	    -o agentlet/pause/image/pause-linux-amd64.tar
+//	    -o agentlet/pause/image/amd64/pause-linux-amd64.tar
 //
 //	go run ./tools/mkimage -ref localhost/clusterctl/busybox:1 -arch amd64 \
 //	    -file /bin/busybox=/usr/bin/busybox:0755 -link /bin/sh=busybox \

@@ -1,4 +1,0 @@
-// Package dns is agentlet's cluster DNS server.
-package dns
-
-import _ "github.com/miekg/dns" // pinned for the node DNS server
