@@ -25,12 +25,16 @@ const DefaultResync = 5 * time.Minute
 // the rules (reusing those of unchanged Services), and loads only the
 // chains that changed since the last successful load. Every Resync, and
 // after any failure, it loads everything over the current iptables-save
-// (deleting stale service chains) and ensures the jumps. Not safe for
+// (deleting stale service chains) in chunks (see netfilter.FullPayloads)
+// and ensures the jumps. Not safe for
 // concurrent use.
 type ServiceSyncer struct {
 	IPT    Runner
 	Resync time.Duration // DefaultResync when zero
-	Now    func() time.Time
+	// Chunk is the number of chains per payload of a full load
+	// (netfilter.FullChunk when zero).
+	Chunk int
+	Now   func() time.Time
 
 	cache    *netfilter.ServiceCache
 	applied  *netfilter.ServiceRules // nil: next Sync is a full one
@@ -79,9 +83,11 @@ func (s *ServiceSyncer) Sync(ctx context.Context, spec *nodeapi.NodeSpec, unread
 		}
 		current = append(current, tables...)
 	}
-	if err := s.IPT.Restore(ctx, netfilter.FullPayload(next, current)); err != nil {
-		s.applied = nil
-		return fmt.Errorf("sync service rules: %w", err)
+	s.applied = nil
+	for _, payload := range netfilter.FullPayloads(next, current, s.Chunk) {
+		if err := s.IPT.Restore(ctx, payload); err != nil {
+			return fmt.Errorf("sync service rules: %w", err)
+		}
 	}
 	for _, j := range netfilter.ServiceJumps() {
 		ok, err := s.IPT.Check(ctx, j.Table, j.Chain, j.Rule)
@@ -89,7 +95,6 @@ func (s *ServiceSyncer) Sync(ctx context.Context, spec *nodeapi.NodeSpec, unread
 			err = s.IPT.Insert(ctx, j.Table, j.Chain, j.Rule)
 		}
 		if err != nil {
-			s.applied = nil
 			return fmt.Errorf("ensure jump from %s/%s: %w", j.Table, j.Chain, err)
 		}
 	}

@@ -145,8 +145,10 @@ func TestServicesApplyInPrivateNetns(t *testing.T) {
 		t.Fatal(err)
 	}
 	in := svcInput(20)
-	if err := e.Restore(ctx, netfilter.RenderServices(in)); err != nil {
-		t.Fatal(err)
+	for _, p := range netfilter.FullPayloads(netfilter.BuildServices(in), nil, 7) { // small chunks
+		if err := e.Restore(ctx, p); err != nil {
+			t.Fatal(err)
+		}
 	}
 	ensureJumps(ctx, t, e)
 	ensureJumps(ctx, t, e) // idempotent
@@ -179,9 +181,11 @@ func TestServicesApplyInPrivateNetns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in.Services, in.Current = nil, tables
-	if err := e.Restore(ctx, netfilter.RenderServices(in)); err != nil {
-		t.Fatal(err)
+	in.Services = nil
+	for _, p := range netfilter.FullPayloads(netfilter.BuildServices(in), tables, 7) {
+		if err := e.Restore(ctx, p); err != nil {
+			t.Fatal(err)
+		}
 	}
 	save = saveAll(ctx, t, e)
 	if got := countChains(save, "CLUSTERCTL-SVC-") + countChains(save, "CLUSTERCTL-SEP-"); got != 0 {
@@ -207,14 +211,19 @@ func BenchmarkRestoreServices(b *testing.B) {
 			b.Fatalf("bad -restore.sizes: %v", err)
 		}
 		in := svcInput(n)
-		full := netfilter.RenderServices(in)
-		b.Run(fmt.Sprintf("full-%d", n), func(b *testing.B) {
+		full := netfilter.FullPayloads(netfilter.BuildServices(in), nil, 0)
+		b.Run(fmt.Sprintf("full-chunked-%d", n), func(b *testing.B) {
+			size := 0
 			for b.Loop() {
-				if err := e.Restore(ctx, full); err != nil {
-					b.Fatal(err)
+				for _, p := range full {
+					size += len(p)
+					if err := e.Restore(ctx, p); err != nil {
+						b.Fatal(err)
+					}
 				}
 			}
-			b.ReportMetric(float64(len(full)), "payload-bytes")
+			b.ReportMetric(float64(size/b.N), "payload-bytes")
+			b.ReportMetric(float64(len(full)), "payloads")
 		})
 		// The full payload is loaded now: change one Service at a time.
 		b.Run(fmt.Sprintf("one-change-%d", n), func(b *testing.B) {

@@ -29,7 +29,8 @@ func TestServiceSyncer(t *testing.T) {
 		t.Fatal(err)
 	}
 	calls := f.TakeCalls()
-	if calls[0] != "save nat" || calls[1] != "save filter" || calls[2] != "restore" || len(calls) != 3+2*7 {
+	// save nat, save filter, 3 restores (targets, Services, dispatch), 7 jumps checked and inserted
+	if calls[0] != "save nat" || calls[1] != "save filter" || calls[2] != "restore" || calls[4] != "restore" || len(calls) != 5+2*7 {
 		t.Fatalf("full sync calls = %v", calls)
 	}
 	// Nothing changed: no call at all.

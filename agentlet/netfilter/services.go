@@ -424,6 +424,15 @@ func RenderServices(in ServiceInput) []byte {
 // FullPayload renders every chain of r, and deletes the service chains of
 // current (parsed iptables-save output) that r does not have.
 func FullPayload(r *ServiceRules, current []Table) []byte {
+	stale := staleChains(r, current)
+	var buf bytes.Buffer
+	writeTable(&buf, TableNAT, r.NAT, stale[TableNAT])
+	writeTable(&buf, TableFilter, r.Filter, stale[TableFilter])
+	return buf.Bytes()
+}
+
+// staleChains are the service chains of current that r does not have, by table.
+func staleChains(r *ServiceRules, current []Table) map[string][]string {
 	stale := map[string][]string{}
 	for _, t := range current {
 		var rendered []RenderedChain
@@ -445,10 +454,60 @@ func FullPayload(r *ServiceRules, current []Table) []byte {
 			}
 		}
 	}
+	return stale
+}
+
+// FullChunk is the number of chains FullPayloads puts in one payload: the
+// nft-backed iptables-restore slows down more than linearly with the size
+// of one transaction (measured: 10k Services x 5 endpoints, 60k chains,
+// ~650 s in one payload, ~12 s in chunks of 6,000 chains).
+const FullChunk = 6000
+
+// FullPayloads is FullPayload split into payloads of about chunk chains
+// (FullChunk when chunk <= 0), to be loaded in order: first the chains the
+// Service chains jump to, then the Service chains, last the dispatch and
+// filter chains and the deletion of stale chains. Rules built without
+// per-Service pieces come as one payload. Every payload leaves a
+// consistent state: no chain is deleted while a loaded rule refers to it.
+func FullPayloads(r *ServiceRules, current []Table, chunk int) [][]byte {
+	if r.pieces == nil {
+		return [][]byte{FullPayload(r, current)}
+	}
+	if chunk <= 0 {
+		chunk = FullChunk
+	}
+	var out [][]byte
+	write := func(nat, filter []RenderedChain) {
+		var buf bytes.Buffer
+		writeTable(&buf, TableNAT, nat, nil)
+		writeTable(&buf, TableFilter, filter, nil)
+		out = append(out, buf.Bytes())
+	}
+	var dispatch, targets []RenderedChain
+	for _, c := range r.NAT[:r.fixedNAT] {
+		if alwaysRewritten(c.Name) {
+			dispatch = append(dispatch, c)
+		} else {
+			targets = append(targets, c)
+		}
+	}
+	write(targets, nil)
+	var batch []RenderedChain
+	for _, k := range r.order {
+		batch = append(batch, r.pieces[k].chains...)
+		if len(batch) >= chunk {
+			write(batch, nil)
+			batch = nil
+		}
+	}
+	if len(batch) > 0 {
+		write(batch, nil)
+	}
 	var buf bytes.Buffer
-	writeTable(&buf, TableNAT, r.NAT, stale[TableNAT])
+	stale := staleChains(r, current)
+	writeTable(&buf, TableNAT, dispatch, stale[TableNAT])
 	writeTable(&buf, TableFilter, r.Filter, stale[TableFilter])
-	return buf.Bytes()
+	return append(out, buf.Bytes())
 }
 
 // Changed reports whether next differs from prev in any chain. It is cheap

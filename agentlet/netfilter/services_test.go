@@ -276,3 +276,55 @@ func TestChanged(t *testing.T) {
 		t.Error("change not reported")
 	}
 }
+
+// TestFullPayloads checks the chunks together load what FullPayload loads,
+// each chunk declaring every chain its rules jump to or loading it earlier.
+func TestFullPayloads(t *testing.T) {
+	in := serviceFixture()
+	in.Current = mustParse(t, "*nat\n:CLUSTERCTL-SVC-GONEGONEGONE1 - [0:0]\n:CLUSTERCTL-FORWARD - [0:0]\nCOMMIT\n")
+	r := BuildServices(in)
+	chunks := FullPayloads(r, in.Current, 5)
+	if len(chunks) < 4 {
+		t.Fatalf("%d chunks, want several", len(chunks))
+	}
+	loaded := map[string]bool{}
+	var all []string
+	for i, c := range chunks {
+		lines := strings.Split(string(c), "\n")
+		var kept []string
+		for _, l := range lines {
+			if strings.HasPrefix(l, "-X ") {
+				if i != len(chunks)-1 {
+					t.Errorf("chunk %d deletes %s before the last chunk", i, l)
+				}
+				continue
+			}
+			kept = append(kept, l)
+		}
+		for _, tb := range mustParse(t, strings.Join(kept, "\n")) {
+			for _, ch := range tb.Chains {
+				loaded[tb.Name+" "+ch.Name] = true
+			}
+			for _, rule := range tb.Rules {
+				all = append(all, tb.Name+" "+rule.Line)
+				if Owned(rule.Target) && !loaded[tb.Name+" "+rule.Target] {
+					t.Errorf("chunk %d: %q jumps to a chain not loaded yet", i, rule.Line)
+				}
+			}
+		}
+	}
+	var want []string
+	for _, tb := range mustParse(t, strings.Join(slices.DeleteFunc(strings.Split(string(FullPayload(r, in.Current)), "\n"), func(l string) bool { return strings.HasPrefix(l, "-X ") }), "\n")) {
+		for _, rule := range tb.Rules {
+			want = append(want, tb.Name+" "+rule.Line)
+		}
+	}
+	slices.Sort(all)
+	slices.Sort(want)
+	if diff := cmp.Diff(want, all); diff != "" {
+		t.Errorf("chunks differ from the full payload (-want +got):\n%s", diff)
+	}
+	if last := string(chunks[len(chunks)-1]); !strings.Contains(last, "-X CLUSTERCTL-SVC-GONEGONEGONE1") || strings.Contains(last, "FORWARD") {
+		t.Errorf("last chunk stale handling wrong:\n%s", last)
+	}
+}
