@@ -160,13 +160,10 @@ type field struct {
 	decode   func(v value) // called only for non-null values
 }
 
-// mapping walks a mapping: it reports duplicate and unknown keys (suggesting
-// the closest known one), missing or empty required fields, and hands every
-// other value to its field's decoder.
-func (p *parser) mapping(v value, fields []field) {
-	if !p.kind(v, yaml.MappingNode) {
-		return
-	}
+// entries calls fn, in file order, for every key of the mapping v with its
+// path (built by pathOf), line and value, after reporting duplicate keys and
+// skipping invalid ones. It returns the line of every key seen.
+func (p *parser) entries(v value, pathOf func(parent, key string) string, fn func(name, path string, line int, val value)) map[string]int {
 	seen := make(map[string]int)
 	for i := 0; i+1 < len(v.n.Content); i += 2 {
 		k, kl := resolve(v.n.Content[i]), v.at(v.n.Content[i].Line)
@@ -174,27 +171,39 @@ func (p *parser) mapping(v value, fields []field) {
 		if !ok {
 			continue
 		}
-		path := join(v.path, name)
+		path := pathOf(v.path, name)
 		if first, dup := seen[name]; dup {
 			p.addf(kl, path, "duplicate key (first at line %d)", first)
 			continue
 		}
 		seen[name] = kl
+		fn(name, path, kl, v.child(v.n.Content[i+1], kl, path))
+	}
+	return seen
+}
+
+// mapping walks a mapping: it reports duplicate and unknown keys (suggesting
+// the closest known one), missing or empty required fields, and hands every
+// other value to its field's decoder.
+func (p *parser) mapping(v value, fields []field) {
+	if !p.kind(v, yaml.MappingNode) {
+		return
+	}
+	seen := p.entries(v, join, func(name, path string, kl int, val value) {
 		f, known := lookupField(fields, name)
 		if !known {
 			p.addf(kl, path, "unknown field%s", suggest(name, fields))
-			continue
+			return
 		}
-		val := v.child(v.n.Content[i+1], kl, path)
 		if isNull(val.n) {
 			if f.required {
 				p.addf(kl, path, "required field is empty")
 			}
-			continue
+			return
 		}
 		p.present[path] = kl
 		f.decode(val)
-	}
+	})
 	for _, f := range fields {
 		if _, ok := seen[f.name]; f.required && !ok {
 			p.addf(v.line, join(v.path, f.name), "missing required field")
@@ -458,26 +467,13 @@ func (p *parser) labels(v value) map[string]string {
 		return nil
 	}
 	labels := make(map[string]string)
-	seen := make(map[string]int)
-	for i := 0; i+1 < len(v.n.Content); i += 2 {
-		k, kl := resolve(v.n.Content[i]), v.at(v.n.Content[i].Line)
-		name, ok := p.key(k, kl, v.path)
-		if !ok {
-			continue
-		}
-		path := keyPath(v.path, name)
-		if first, dup := seen[name]; dup {
-			p.addf(kl, path, "duplicate key (first at line %d)", first)
-			continue
-		}
-		seen[name] = kl
-		lv := v.child(v.n.Content[i+1], kl, path)
+	p.entries(v, keyPath, func(name, _ string, _ int, lv value) {
 		keyOK := p.check(lv, validateQualifiedName("label key", name))
 		s, ok := p.str(lv)
 		if ok && p.check(lv, validateLabelValue(s)) && keyOK {
 			labels[name] = s
 		}
-	}
+	})
 	return labels
 }
 
@@ -534,22 +530,9 @@ func (p *parser) stateHosts(v value) map[string]HostState {
 		return nil
 	}
 	hosts := make(map[string]HostState)
-	seen := make(map[string]int)
-	for i := 0; i+1 < len(v.n.Content); i += 2 {
-		k, kl := resolve(v.n.Content[i]), v.at(v.n.Content[i].Line)
-		name, ok := p.key(k, kl, v.path)
-		if !ok {
-			continue
-		}
-		path := keyPath(v.path, name)
-		if first, dup := seen[name]; dup {
-			p.addf(kl, path, "duplicate key (first at line %d)", first)
-			continue
-		}
-		seen[name] = kl
-		hv := v.child(v.n.Content[i+1], kl, path)
+	p.entries(v, keyPath, func(name, path string, kl int, hv value) {
 		if !p.check(hv, validateDNSLabel(name)) {
-			continue
+			return
 		}
 		p.present[path] = kl
 		var hs HostState
@@ -583,7 +566,7 @@ func (p *parser) stateHosts(v value) map[string]HostState {
 			})
 		}
 		hosts[name] = hs
-	}
+	})
 	return hosts
 }
 
