@@ -308,38 +308,66 @@ func openLab(opts Options, host string) (*config, *labState, hostState, error) {
 	if err != nil {
 		return nil, nil, hostState{}, err
 	}
-	st, err := loadState(c.l)
+	st, h, err := c.loadLab(host)
 	if err != nil {
 		return nil, nil, hostState{}, err
 	}
+	return c, st, h, nil
+}
+
+// openLocked is openLab for commands that change the lab: it takes the
+// state directory's lock before reading the state, so two concurrent lab
+// commands never act on a stale view. The caller defers unlock.
+func openLocked(ctx context.Context, opts Options, host string) (*config, *labState, hostState, func(), error) {
+	if err := requireRoot(); err != nil {
+		return nil, nil, hostState{}, nil, err
+	}
+	c, err := resolve(opts)
+	if err != nil {
+		return nil, nil, hostState{}, nil, err
+	}
+	unlock, err := lockDir(ctx, c.stateDir)
+	if err != nil {
+		return nil, nil, hostState{}, nil, err
+	}
+	st, h, err := c.loadLab(host)
+	if err != nil {
+		unlock()
+		return nil, nil, hostState{}, nil, err
+	}
+	return c, st, h, unlock, nil
+}
+
+// loadLab reads the lab's state and finds host in it ("" for none).
+func (c *config) loadLab(host string) (*labState, hostState, error) {
+	st, err := loadState(c.l)
+	if err != nil {
+		return nil, hostState{}, err
+	}
 	if st == nil {
-		return nil, nil, hostState{}, fmt.Errorf("find lab %s in %s: %w; run lab up", c.name, c.stateDir, ErrNoLab)
+		return nil, hostState{}, fmt.Errorf("find lab %s in %s: %w; run lab up", c.name, c.stateDir, ErrNoLab)
 	}
 	if st.Name != c.name {
-		return nil, nil, hostState{}, fmt.Errorf("use state dir %s: it belongs to lab %s, not %s", c.stateDir, st.Name, c.name)
+		return nil, hostState{}, fmt.Errorf("use state dir %s: it belongs to lab %s, not %s", c.stateDir, st.Name, c.name)
 	}
 	if host == "" {
-		return c, st, hostState{}, nil
+		return st, hostState{}, nil
 	}
 	if _, err := hostIndex(host); err != nil {
-		return nil, nil, hostState{}, err
+		return nil, hostState{}, err
 	}
 	h, ok := st.host(host)
 	if !ok {
-		return nil, nil, hostState{}, fmt.Errorf("find host %s: lab %s has %s", host, c.name, hostCount(len(st.Hosts)))
+		return nil, hostState{}, fmt.Errorf("find host %s: lab %s has %s", host, c.name, hostCount(len(st.Hosts)))
 	}
-	return c, st, h, nil
+	return st, h, nil
 }
 
 // Kill powers host off: SIGKILL to its PID 1 (every process of the host
 // dies with it) and its switch port down, so its address times out instead
 // of refusing connections. Its disk is kept for Boot.
 func Kill(ctx context.Context, opts Options, host string) error {
-	c, st, h, err := openLab(opts, host)
-	if err != nil {
-		return err
-	}
-	unlock, err := lockDir(ctx, c.stateDir)
+	c, st, h, unlock, err := openLocked(ctx, opts, host)
 	if err != nil {
 		return err
 	}
@@ -365,19 +393,15 @@ func Kill(ctx context.Context, opts Options, host string) error {
 // Boot (re)boots host with the same disk: fresh namespaces and /run, same
 // per-host directories, switch port up. A running host is killed first.
 func Boot(ctx context.Context, opts Options, host string) error {
-	c, st, h, err := openLab(opts, host)
-	if err != nil {
-		return err
-	}
-	exe, err := c.executable()
-	if err != nil {
-		return err
-	}
-	unlock, err := lockDir(ctx, c.stateDir)
+	c, st, h, unlock, err := openLocked(ctx, opts, host)
 	if err != nil {
 		return err
 	}
 	defer unlock()
+	exe, err := c.executable()
+	if err != nil {
+		return err
+	}
 	if _, err := killHost(c, st.Cgroups, h.Name); err != nil {
 		return err
 	}
@@ -400,11 +424,7 @@ func Boot(ctx context.Context, opts Options, host string) error {
 // workstation included) or, with from, only from those hosts ("workstation"
 // names the workstation's port). It replaces an earlier partition of host.
 func Partition(ctx context.Context, opts Options, host string, from []string) error {
-	c, st, h, err := openLab(opts, host)
-	if err != nil {
-		return err
-	}
-	unlock, err := lockDir(ctx, c.stateDir)
+	c, st, h, unlock, err := openLocked(ctx, opts, host)
 	if err != nil {
 		return err
 	}
@@ -449,11 +469,7 @@ func Partition(ctx context.Context, opts Options, host string, from []string) er
 
 // Heal removes host's partition.
 func Heal(ctx context.Context, opts Options, host string) error {
-	c, st, h, err := openLab(opts, host)
-	if err != nil {
-		return err
-	}
-	unlock, err := lockDir(ctx, c.stateDir)
+	c, st, h, unlock, err := openLocked(ctx, opts, host)
 	if err != nil {
 		return err
 	}
