@@ -121,15 +121,15 @@ func Run(ctx context.Context, inv *inventory.Inventory, fleet *playbooks.Fleet, 
 	// Schedule.
 	s := sched.Schedule(cl.Pods, SchedNodes(inv, res.Observations))
 	res.Bindings, res.Unschedulable = s.Bindings, s.Unschedulable
-	for key, node := range s.Bindings {
-		for _, p := range cl.Pods {
-			if Key(p.Namespace, p.Name) == key {
-				p.Spec.NodeName = node
-				if !opts.DryRun {
-					if err := store(inv, p); err != nil {
-						return nil, err
-					}
-				}
+	for _, p := range cl.Pods {
+		node, bound := s.Bindings[Key(p.Namespace, p.Name)]
+		if !bound {
+			continue
+		}
+		p.Spec.NodeName = node
+		if !opts.DryRun {
+			if err := store(inv, p); err != nil {
+				return nil, err
 			}
 		}
 	}
