@@ -326,6 +326,9 @@ func TestLabinitStopEscalatesToSIGKILL(t *testing.T) {
 	})
 	s := l.waitStatus(t, "stubborn", "running", running)
 	st, _ := readProcStat(s.PID)
+	// "running" is reported once the process is started, which can be before
+	// the shell has installed its trap: wait until SIGTERM is really ignored.
+	waitFor(t, "stubborn to ignore SIGTERM", func() bool { return ignoresSIGTERM(s.PID) })
 	l.removeUnit(t, "stubborn")
 	t0 := time.Now()
 	l.hup(t)
@@ -333,4 +336,20 @@ func TestLabinitStopEscalatesToSIGKILL(t *testing.T) {
 	if dt := time.Since(t0); dt < 400*time.Millisecond {
 		t.Errorf("stubborn gone after %s: it ignores SIGTERM, want SIGKILL after the 500ms stop timeout", dt)
 	}
+}
+
+// ignoresSIGTERM reports whether the process ignores SIGTERM (SigIgn bit 15
+// in /proc/PID/status).
+func ignoresSIGTERM(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if hex, ok := strings.CutPrefix(line, "SigIgn:"); ok {
+			mask, err := strconv.ParseUint(strings.TrimSpace(hex), 16, 64)
+			return err == nil && mask&(1<<(15-1)) != 0
+		}
+	}
+	return false
 }
