@@ -30,20 +30,6 @@ type Object struct {
 	Obj runtime.Object
 }
 
-// SupportedKinds lists the kinds Decode accepts, as apiVersion/kind. A v1
-// List of them is accepted too.
-func SupportedKinds() []string {
-	return []string{"v1/Pod", "v1/ConfigMap", "v1/Secret", "v1/Namespace"}
-}
-
-func isSupported(apiVersion, kind string) bool {
-	switch kind {
-	case "Pod", "ConfigMap", "Secret", "Namespace":
-		return apiVersion == "v1"
-	}
-	return false
-}
-
 // Decode decodes, defaults and validates the manifests in data, which came
 // from filename (used only in messages and Object.File). It returns the
 // objects in the order they appear, or a *ValidationError listing every
@@ -80,10 +66,7 @@ type decoder struct {
 }
 
 func newDecoder() *decoder {
-	scheme := runtime.NewScheme()
-	if err := corev1.AddToScheme(scheme); err != nil {
-		panic(fmt.Sprintf("register core/v1 types: %v", err)) // cannot happen: static registrations
-	}
+	scheme := newScheme()
 	return &decoder{
 		scheme:       scheme,
 		deserializer: serializer.NewCodecFactory(scheme, serializer.EnableStrict).UniversalDeserializer(),
@@ -250,7 +233,11 @@ func (d *decoder) decodeObject(in objectInput, prefix path, inList bool) ([]deco
 		s.atLine(s.objectLine(), path{}.field("kind"), "%s", unsupportedMessage(apiVersion, kind))
 		return nil, s.problems
 	}
-	gvk := schema.GroupVersionKind{Version: "v1", Kind: kind}
+	gv, err := schema.ParseGroupVersion(apiVersion)
+	if err != nil {
+		panic(fmt.Sprintf("parse %s: %v", apiVersion, err)) // cannot happen: apiVersion is supported
+	}
+	gvk := gv.WithKind(kind)
 	typed, err := d.scheme.New(gvk)
 	if err != nil {
 		panic(fmt.Sprintf("create %s: %v", kind, err)) // cannot happen: kind is registered
@@ -366,17 +353,17 @@ func (s *sink) typeMeta() (apiVersion, kind string, ok bool) {
 // unsupportedMessage explains that apiVersion/kind is not supported, with a
 // suggestion when it looks like a typo of a supported one.
 func unsupportedMessage(apiVersion, kind string) string {
-	supported := SupportedKinds()
+	supported := supportedKinds()
 	names := make([]string, len(supported))
 	kinds := make([]string, len(supported))
 	for i, k := range supported {
-		names[i] = strings.Replace(k, "/", " ", 1)
-		_, kinds[i], _ = strings.Cut(k, "/")
+		names[i] = k.apiVersion + " " + k.kind
+		kinds[i] = k.kind
 	}
 	msg := fmt.Sprintf("%s %s is not supported yet (supported: %s)", apiVersion, kind, strings.Join(names, ", "))
 	switch best := closest(kind, kinds); {
-	case isSupported("v1", kind):
-		msg += fmt.Sprintf("; %s is in apiVersion v1", kind)
+	case apiVersionOf(kind) != "":
+		msg += fmt.Sprintf("; %s is in apiVersion %s", kind, apiVersionOf(kind))
 	case best != "":
 		msg += fmt.Sprintf("; did you mean %s?", best)
 	}

@@ -72,7 +72,7 @@ func TestDecodeProblems(t *testing.T) {
 			[]string{"f.yaml:1: apiVersion: required (e.g. apiVersion: v1)", "f.yaml:1: kind: required (e.g. kind: Pod)"}},
 		{"kind not a string", "apiVersion: v1\nkind: [Pod]\n", []string{"f.yaml:2: kind: expected string, got list"}},
 		{"lowercase kind", "apiVersion: v1\nkind: pod\n",
-			[]string{"f.yaml:1: kind: v1 pod is not supported yet (supported: v1 Pod, v1 ConfigMap, v1 Secret, v1 Namespace); did you mean Pod?"}},
+			[]string{"f.yaml:1: kind: v1 pod is not supported yet (supported: " + supportedList() + "); did you mean Pod?"}},
 		{"List in a List", "apiVersion: v1\nkind: List\nitems:\n  - apiVersion: v1\n    kind: List\n",
 			[]string{"f.yaml:4: items[0].kind: a List inside a List is not supported"}},
 		{"empty List", "apiVersion: v1\nkind: List\nitems: []\n", nil},
@@ -293,7 +293,7 @@ func TestProblemString(t *testing.T) {
 }
 
 func TestSupportedKinds(t *testing.T) {
-	want := []string{"v1/Pod", "v1/ConfigMap", "v1/Secret", "v1/Namespace"}
+	want := []string{"v1/Pod", "v1/ConfigMap", "v1/Secret", "v1/Namespace", "v1/Service", "v1/Endpoints", "discovery.k8s.io/v1/EndpointSlice"}
 	got := SupportedKinds()
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("SupportedKinds (-want +got):\n%s", diff)
@@ -354,4 +354,13 @@ func TestJSONNode(t *testing.T) {
 func yamlText(n *yaml.Node) (string, error) {
 	out, err := yaml.Marshal(n)
 	return string(out), err
+}
+
+// supportedList is the list of kinds as error messages print it.
+func supportedList() string {
+	var names []string
+	for _, k := range supportedKinds() {
+		names = append(names, k.apiVersion+" "+k.kind)
+	}
+	return strings.Join(names, ", ")
 }

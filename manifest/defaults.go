@@ -256,8 +256,11 @@ func clearSystemFields(obj runtime.Object) {
 		m.SetSelfLink("")
 		m.SetManagedFields(nil)
 	}
-	if pod, ok := obj.(*corev1.Pod); ok {
-		pod.Status = corev1.PodStatus{}
+	switch o := obj.(type) {
+	case *corev1.Pod:
+		o.Status = corev1.PodStatus{}
+	case *corev1.Service:
+		o.Status = corev1.ServiceStatus{}
 	}
 }
 

@@ -29,7 +29,7 @@ func TestEncode(t *testing.T) {
 		want string
 	}{
 		{nil, "encode object: nil object"},
-		{&corev1.Service{}, "encode object: v1 Service is not supported"},
+		{&corev1.ServiceAccount{}, "encode object: v1 ServiceAccount is not supported"},
 		{&corev1.List{}, "encode object: v1 List is not supported"},
 	} {
 		if _, err := Encode(tt.obj); err == nil || err.Error() != tt.want {

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/api/validate/content"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -51,6 +52,18 @@ func (s *sink) defaultAndValidate(obj runtime.Object) {
 	case *corev1.Namespace:
 		s.validateMeta(&o.ObjectMeta, validation.IsDNS1123Label, false)
 		defaultNamespace(o)
+	case *corev1.Service:
+		defaultService(o)
+		s.validateMeta(&o.ObjectMeta, validation.IsDNS1035Label, true)
+		s.validateService(o)
+	case *corev1.Endpoints:
+		defaultEndpoints(o)
+		s.validateMeta(&o.ObjectMeta, validation.IsDNS1123Subdomain, true)
+		s.validateEndpoints(o)
+	case *discoveryv1.EndpointSlice:
+		defaultEndpointSlice(o)
+		s.validateMeta(&o.ObjectMeta, validation.IsDNS1123Subdomain, true)
+		s.validateEndpointSlice(o)
 	}
 }
 
