@@ -23,7 +23,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	clusterdns "github.com/clusterctl/clusterctl/agentlet/dns"
 	"io"
 	"os"
 	"os/signal"
@@ -33,8 +32,11 @@ import (
 	"time"
 
 	"github.com/clusterctl/clusterctl/agentlet/cri"
+	clusterdns "github.com/clusterctl/clusterctl/agentlet/dns"
 	"github.com/clusterctl/clusterctl/agentlet/iptables"
 	"github.com/clusterctl/clusterctl/agentlet/pause"
+	"github.com/clusterctl/clusterctl/agentlet/routes"
+	"github.com/clusterctl/clusterctl/nodeapi"
 	"github.com/clusterctl/clusterctl/version"
 )
 
@@ -267,6 +269,8 @@ func daemonCmd(ctx context.Context, env Env, args []string) error {
 		Log:        log,
 		Pods:       podManager,
 		DNS:        &clusterdns.Runner{},
+		Routes:     routes.Syncer{Host: routes.Exec{}},
+		Services:   &iptables.ServiceSyncer{IPT: iptables.Exec{}},
 	}
 	err = d.Run(ctx, wake)
 	log.Info("daemon stopped")
@@ -350,6 +354,11 @@ func teardownCmd(ctx context.Context, env Env, args []string) error {
 		fmt.Fprintln(env.Out, "no clusterctl iptables chains found")
 	default:
 		fmt.Fprintf(env.Out, "removed clusterctl iptables chains: %s\n", strings.Join(chainsIn(res.Payload), " "))
+	}
+	// Our host-gw routes (their own protocol number): a spec without peers
+	// keeps none of them.
+	if err := (routes.Syncer{Host: routes.Exec{}}).Sync(ctx, &nodeapi.NodeSpec{}, nil); err != nil {
+		return fmt.Errorf("remove host-gw routes: %w", err)
 	}
 	fmt.Fprintf(env.Out, "removed %s\n", paths.RunDir())
 	return nil

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/clusterctl/clusterctl/inventory"
 	"github.com/clusterctl/clusterctl/manifest"
 	"github.com/clusterctl/clusterctl/nodeapi"
+	"github.com/clusterctl/clusterctl/plan"
 	"github.com/clusterctl/clusterctl/playbooks"
 	"github.com/clusterctl/clusterctl/reconcile"
 )
@@ -72,7 +74,7 @@ func runApply(c *cli.Context, env *Env) error {
 		return err
 	}
 	now := time.Now().UTC().Truncate(time.Second)
-	actions, problems := prepareApply(cl, objs, c.String("namespace"), now)
+	actions, problems := prepareApply(cl, objs, c.String("namespace"), inv.Cluster.ServiceCIDR, now)
 	if len(problems) > 0 {
 		return withCode(ExitUsage, fmt.Errorf("nothing applied:\n%s", strings.Join(problems, "\n")))
 	}
@@ -118,7 +120,7 @@ func runApply(c *cli.Context, env *Env) error {
 
 // prepareApply defaults namespaces, checks them, carries identity over from
 // stored objects and decides the verb per object. Problems block the apply.
-func prepareApply(cl *reconcile.Cluster, objs []manifest.Object, defaultNS string, now time.Time) ([]action, []string) {
+func prepareApply(cl *reconcile.Cluster, objs []manifest.Object, defaultNS string, serviceCIDR netip.Prefix, now time.Time) ([]action, []string) {
 	var problems []string
 	newNS := map[string]bool{}
 	for _, o := range objs {
@@ -161,11 +163,45 @@ func prepareApply(cl *reconcile.Cluster, objs []manifest.Object, defaultNS strin
 			}
 		}
 		actions[i].verb = "configured"
-		if jsonEqual(o.Obj, old.obj) {
+	}
+	if err := allocateServices(cl, objs, serviceCIDR); err != nil {
+		problems = append(problems, err.Error())
+	}
+	for i, o := range objs {
+		if actions[i].verb != "configured" {
+			continue
+		}
+		if old, _ := storedMeta(cl, o.Kind, actions[i].namespace, actions[i].name); jsonEqual(o.Obj, old.obj) {
 			actions[i].verb = "unchanged"
 		}
 	}
 	return actions, problems
+}
+
+// allocateServices gives the applied Services their cluster IPs and node
+// ports, keeping stored allocations (plan.AllocateServices).
+func allocateServices(cl *reconcile.Cluster, objs []manifest.Object, cidr netip.Prefix) error {
+	var apply []plan.ServiceAllocation
+	applied := map[string]bool{}
+	for _, o := range objs {
+		s, ok := o.Obj.(*corev1.Service)
+		if !ok {
+			continue
+		}
+		key := reconcile.Key(s.Namespace, s.Name)
+		applied[key] = true
+		apply = append(apply, plan.ServiceAllocation{Service: s, Stored: cl.Services[key]})
+	}
+	if len(apply) == 0 {
+		return nil
+	}
+	var others []*corev1.Service
+	for _, key := range reconcile.SortedKeys(cl.Services) {
+		if !applied[key] {
+			others = append(others, cl.Services[key])
+		}
+	}
+	return plan.AllocateServices(cidr, apply, others)
 }
 
 type stored struct {
@@ -174,40 +210,22 @@ type stored struct {
 }
 
 func storedMeta(cl *reconcile.Cluster, kind, ns, name string) (stored, bool) {
-	key := reconcile.Key(ns, name)
-	switch kind {
-	case "Pod":
-		if p, ok := cl.Pod(ns, name); ok {
-			return stored{&p.ObjectMeta, p}, true
-		}
-	case "ConfigMap":
-		if o, ok := cl.ConfigMaps[key]; ok {
-			return stored{&o.ObjectMeta, o}, true
-		}
-	case "Secret":
-		if o, ok := cl.Secrets[key]; ok {
-			return stored{&o.ObjectMeta, o}, true
-		}
-	case "Namespace":
-		if o, ok := cl.Namespaces[name]; ok {
-			return stored{&o.ObjectMeta, o}, true
-		}
+	obj, ok := cl.Object(kind, ns, name)
+	if !ok {
+		return stored{}, false
 	}
-	return stored{}, false
+	m, ok := metaOf(obj)
+	return stored{m, obj}, ok
 }
 
+// metaOf returns the object's metadata.
 func metaOf(obj any) (*metav1.ObjectMeta, bool) {
-	switch t := obj.(type) {
-	case *corev1.Pod:
-		return &t.ObjectMeta, true
-	case *corev1.ConfigMap:
-		return &t.ObjectMeta, true
-	case *corev1.Secret:
-		return &t.ObjectMeta, true
-	case *corev1.Namespace:
-		return &t.ObjectMeta, true
+	o, ok := obj.(interface{ GetObjectMeta() metav1.Object })
+	if !ok {
+		return nil, false
 	}
-	return nil, false
+	m, ok := o.GetObjectMeta().(*metav1.ObjectMeta)
+	return m, ok
 }
 
 func jsonEqual(a, b any) bool {
@@ -350,6 +368,12 @@ func kindOf(resource string) (string, bool) {
 		return "Secret", true
 	case "namespace", "namespaces", "ns":
 		return "Namespace", true
+	case "service", "services", "svc":
+		return "Service", true
+	case "endpoints", "endpoint", "ep":
+		return "Endpoints", true
+	case "endpointslice", "endpointslices":
+		return "EndpointSlice", true
 	}
 	return "", false
 }
@@ -380,7 +404,7 @@ func runDelete(c *cli.Context, env *Env) error {
 		}
 		kind, ok := kindOf(args[0])
 		if !ok {
-			return withCode(ExitUsage, fmt.Errorf("delete: unknown resource type %q (pods, configmaps, secrets, namespaces)", args[0]))
+			return withCode(ExitUsage, fmt.Errorf("delete: unknown resource type %q (pods, configmaps, secrets, namespaces, services, endpoints, endpointslices)", args[0]))
 		}
 		for _, name := range args[1:] {
 			n := ns

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -66,30 +67,50 @@ func runUp(c *cli.Context, env *Env) error {
 	if err != nil {
 		return withCode(ExitUsage, err)
 	}
-	specs, podErrs := reconcile.Desired(inv, cl, inv.State.Generation, writer(), now, auth)
-	for _, k := range reconcile.SortedKeys(podErrs) {
-		fmt.Fprintf(env.Err, "warning: pod %s is left out of its node's spec: %v\n", k, podErrs[k])
-	}
-	for _, h := range hosts {
-		spec := specs[h]
-		if inv.HostState(h).SpecSHA256 != nodeapi.ContentSHA256(&spec) {
-			changed = true
+	// The specs are computed once every host has reported its facts, which
+	// carry what each agentlet runs now: Services keep the endpoints of
+	// running pods. They are recorded before any host is changed.
+	var specs map[string]nodeapi.NodeSpec
+	computeSpecs := func(facts map[string]*playbooks.Facts) (map[string]nodeapi.NodeSpec, error) {
+		statuses := map[string]*nodeapi.NodeStatus{}
+		for name, f := range facts {
+			statuses[name] = f.AgentletStatus
+			h, _ := inv.Host(name)
+			hs := inv.HostState(name)
+			if ip := internalIP(h, f); ip != hs.InternalIP {
+				hs.InternalIP = ip
+				inv.SetHostState(name, hs)
+				changed = true
+			}
 		}
-	}
-	if changed {
-		gen := inv.BumpGeneration()
-		for h, spec := range specs {
-			spec.Generation = gen
-			specs[h] = spec
+		var podErrs map[string]error
+		specs, podErrs = reconcile.Desired(inv, cl, reconcile.DesiredInput{Generation: inv.State.Generation, Writer: writer(),
+			Now: now, Auth: auth, Observed: reconcile.ObservedPods(statuses)})
+		for _, k := range reconcile.SortedKeys(podErrs) {
+			fmt.Fprintf(env.Err, "warning: pod %s is left out of its node's spec: %v\n", k, podErrs[k])
 		}
-	}
-	if err := inventory.Save(inv); err != nil {
-		return fmt.Errorf("save inventory: %w", err)
+		for _, h := range hosts {
+			spec := specs[h]
+			if inv.HostState(h).SpecSHA256 != nodeapi.ContentSHA256(&spec) {
+				changed = true
+			}
+		}
+		if changed {
+			gen := inv.BumpGeneration()
+			for h, spec := range specs {
+				spec.Generation = gen
+				specs[h] = spec
+			}
+		}
+		if err := inventory.Save(inv); err != nil {
+			return nil, fmt.Errorf("save inventory: %w", err)
+		}
+		return specs, nil
 	}
 
 	prog := newProgress(env.Out, hosts)
 	results := playbooks.Up(c.Context, playbooks.UpOptions{
-		Specs:          specs,
+		Specs:          computeSpecs,
 		Hosts:          hosts,
 		Dial:           dialer(c, env, inv),
 		Agentlet:       agentletBinary,
@@ -116,12 +137,31 @@ func runUp(c *cli.Context, env *Env) error {
 	if err := inventory.Save(inv); err != nil {
 		return fmt.Errorf("save inventory: %w", err)
 	}
+	for _, r := range results {
+		for _, w := range r.Warnings {
+			fmt.Fprintf(env.Err, "warning: %s: %s\n", r.Host, w)
+		}
+	}
 	code := reportFailures(env, results)
 	fmt.Fprintln(env.Out, summary(results, "changed"))
 	if code != ExitOK {
 		return withCode(code, fmt.Errorf("up failed on %d of %d hosts", failedCount(results), len(results)))
 	}
 	return nil
+}
+
+// internalIP is the host's cluster-facing address: the inventory address
+// when it is an IPv4 literal, else the host's first global IPv4 address.
+func internalIP(h inventory.Host, f *playbooks.Facts) netip.Addr {
+	if a, err := netip.ParseAddr(h.Address); err == nil && a.Is4() {
+		return a
+	}
+	for _, ia := range f.Addresses {
+		if ia.Prefix.Addr().Is4() {
+			return ia.Prefix.Addr()
+		}
+	}
+	return netip.Addr{}
 }
 
 // agentletBinary returns the embedded agentlet for arch and its checksum.

@@ -111,7 +111,7 @@ func getCommand(env *Env) *cli.Command {
 	return &cli.Command{
 		Name:  "get",
 		Usage: "list objects",
-		Subcommands: []*cli.Command{getPodsCommand(env),
+		Subcommands: []*cli.Command{getPodsCommand(env), getServicesCommand(env), getEndpointsCommand(env),
 			getStoredCommand(env, "ConfigMap", "configmaps", "configmap", "cm"),
 			getStoredCommand(env, "Secret", "secrets", "secret"),
 			getStoredCommand(env, "Namespace", "namespaces", "namespace", "ns"), {
@@ -135,7 +135,7 @@ func describeCommand(env *Env) *cli.Command {
 	return &cli.Command{
 		Name:  "describe",
 		Usage: "show details of an object",
-		Subcommands: []*cli.Command{describePodCommand(env), {
+		Subcommands: []*cli.Command{describePodCommand(env), describeServiceCommand(env), {
 			Name:      "node",
 			Aliases:   []string{"nodes", "no"},
 			Usage:     "show a node's conditions, resources, versions and recent errors",

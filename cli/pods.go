@@ -126,14 +126,7 @@ func schedNodesFor(inv *inventory.Inventory, obs []playbooks.Observation) []sche
 	return reconcile.SchedNodes(inv, obs)
 }
 
-func podReady(st *nodeapi.PodStatus) bool {
-	for _, c := range st.Conditions {
-		if c.Type == nodeapi.PodReady {
-			return c.Status == nodeapi.True
-		}
-	}
-	return false
-}
+func podReady(st *nodeapi.PodStatus) bool { return st.Ready() }
 
 // podStatusWord is kubectl's STATUS column.
 func podStatusWord(p *corev1.Pod, st *nodeapi.PodStatus) string {

@@ -83,6 +83,9 @@ func hostsNode(states map[string]HostState) *yaml.Node {
 		if hs.PodCIDR.IsValid() {
 			add(h, "podCIDR", strNode(hs.PodCIDR.String()))
 		}
+		if hs.InternalIP.IsValid() {
+			add(h, "internalIP", strNode(hs.InternalIP.String()))
+		}
 		if !hs.JoinedAt.IsZero() {
 			add(h, "joinedAt", &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!timestamp",
 				Value: hs.JoinedAt.UTC().Format(time.RFC3339)})

@@ -539,6 +539,16 @@ func (p *parser) stateHosts(v value) map[string]HostState {
 		if !isNull(hv.n) {
 			p.mapping(hv, []field{
 				{name: "podCIDR", decode: func(v value) { hs.PodCIDR, _ = p.cidr(v) }},
+				{name: "internalIP", decode: func(v value) {
+					if s, ok := p.str(v); ok {
+						a, err := netip.ParseAddr(s)
+						if err != nil || !a.Is4() {
+							p.addf(v.line, v.path, "invalid IPv4 address %q", s)
+							return
+						}
+						hs.InternalIP = a
+					}
+				}},
 				{name: "joinedAt", decode: func(v value) {
 					// Unquoted RFC3339 times are YAML timestamps; accept both.
 					if v.n.Kind == yaml.ScalarNode && v.n.ShortTag() == "!!timestamp" {

@@ -391,3 +391,13 @@ const (
 	// <namespace>_<name>_<uid>/<container>/<restartCount>.log.
 	PodLogsDir = "/var/log/pods"
 )
+
+// Ready reports whether the pod's Ready condition is True.
+func (s *PodStatus) Ready() bool {
+	for _, c := range s.Conditions {
+		if c.Type == PodReady {
+			return c.Status == True
+		}
+	}
+	return false
+}

@@ -31,6 +31,10 @@ type LowerInput struct {
 	Secrets    map[string]*corev1.Secret
 	// ClusterDomain is the cluster's DNS domain, e.g. cluster.local.
 	ClusterDomain string
+	// ClusterDNS is the address of the cluster DNS server pods on this node
+	// use (the node's own agentlet); empty leaves dnsPolicy ClusterFirst
+	// pods with the runtime's default resolv.conf.
+	ClusterDNS string
 	// NodeName is the node the pod is bound to (fieldRef spec.nodeName);
 	// empty means the pod's own spec.nodeName.
 	NodeName string
@@ -226,14 +230,27 @@ func (l *lowerer) dns() *nodeapi.DNSConfig {
 	s := &l.pod.Spec
 	switch s.DNSPolicy {
 	case "", corev1.DNSClusterFirst, corev1.DNSClusterFirstWithHostNet:
-		// TODO(services): the cluster DNS lands with Services: point the pod
-		// at the node's DNS server with search "<ns>.svc.<domain> svc.<domain>
-		// <domain>" and ndots:5, and merge dnsConfig like kubelet does. Until
-		// then the runtime's default (the host's resolv.conf) applies.
-		if s.DNSConfig != nil {
-			l.fail("spec.dnsConfig", "not supported with dnsPolicy ClusterFirst until the cluster DNS lands; use dnsPolicy None")
+		// kubelet: pods use the cluster DNS on their node (hostNetwork
+		// pods, which would differ, are refused), with the search path
+		// "<ns>.svc.<domain> svc.<domain> <domain>" and ndots:5, and
+		// dnsConfig merged on top. Without a cluster DNS (no address for
+		// the node) the runtime default applies.
+		if l.in.ClusterDNS == "" {
+			if s.DNSConfig != nil {
+				l.fail("spec.dnsConfig", "not supported: the node has no cluster DNS address; use dnsPolicy None")
+			}
+			return nil
 		}
-		return nil
+		d := l.in.ClusterDomain
+		base := &nodeapi.DNSConfig{
+			Nameservers: []string{l.in.ClusterDNS},
+			Searches:    []string{l.pod.Namespace + ".svc." + d, "svc." + d, d},
+			Options:     []string{"ndots:5"},
+		}
+		if s.DNSConfig == nil {
+			return base
+		}
+		return l.dnsConfig(base, s.DNSConfig)
 	case corev1.DNSDefault:
 		// The runtime's default is the host's resolv.conf, which is what
 		// Default means. Merging dnsConfig into it needs the host's file.
@@ -246,18 +263,18 @@ func (l *lowerer) dns() *nodeapi.DNSConfig {
 			l.fail("spec.dnsConfig", "required when dnsPolicy is None")
 			return nil
 		}
-		return l.dnsConfig(s.DNSConfig)
+		return l.dnsConfig(&nodeapi.DNSConfig{}, s.DNSConfig)
 	default:
 		l.fail("spec.dnsPolicy", "unsupported value %q", s.DNSPolicy)
 		return nil
 	}
 }
 
-// dnsConfig is kubelet's appendDNSConfig onto an empty configuration:
-// duplicates dropped, an option given twice keeps its first position and its
-// last value.
-func (l *lowerer) dnsConfig(c *corev1.PodDNSConfig) *nodeapi.DNSConfig {
-	out := &nodeapi.DNSConfig{}
+// dnsConfig is kubelet's appendDNSConfig of c onto base: nameservers and
+// searches appended with duplicates dropped, an option given twice keeps
+// its first position and its last value.
+func (l *lowerer) dnsConfig(base *nodeapi.DNSConfig, c *corev1.PodDNSConfig) *nodeapi.DNSConfig {
+	out := &nodeapi.DNSConfig{Nameservers: base.Nameservers, Searches: base.Searches}
 	for i, ns := range c.Nameservers {
 		if _, err := netip.ParseAddr(ns); err != nil {
 			l.fail(fmt.Sprintf("spec.dnsConfig.nameservers[%d]", i), "%q is not an IP address", ns)
@@ -280,6 +297,11 @@ func (l *lowerer) dnsConfig(c *corev1.PodDNSConfig) *nodeapi.DNSConfig {
 	}
 	var names []string
 	values := map[string]string{}
+	for _, o := range base.Options {
+		n, v, _ := strings.Cut(o, ":")
+		names = append(names, n)
+		values[n] = v
+	}
 	for i, o := range c.Options {
 		if o.Name == "" {
 			l.fail(fmt.Sprintf("spec.dnsConfig.options[%d].name", i), "required")

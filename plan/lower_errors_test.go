@@ -92,8 +92,8 @@ func TestLowerPodErrors(t *testing.T) {
 		}},
 		{"dns None without config", func(pod *corev1.Pod, _ *LowerInput) { pod.Spec.DNSPolicy = corev1.DNSNone },
 			[]string{p + "spec.dnsConfig: required when dnsPolicy is None"}},
-		{"dnsConfig with ClusterFirst", func(pod *corev1.Pod, _ *LowerInput) { pod.Spec.DNSConfig = &corev1.PodDNSConfig{} },
-			[]string{p + "spec.dnsConfig: not supported with dnsPolicy ClusterFirst until the cluster DNS lands; use dnsPolicy None"}},
+		{"dnsConfig with ClusterFirst and no cluster DNS", func(pod *corev1.Pod, _ *LowerInput) { pod.Spec.DNSConfig = &corev1.PodDNSConfig{} },
+			[]string{p + "spec.dnsConfig: not supported: the node has no cluster DNS address; use dnsPolicy None"}},
 		{"dnsConfig with Default", func(pod *corev1.Pod, _ *LowerInput) {
 			pod.Spec.DNSPolicy, pod.Spec.DNSConfig = corev1.DNSDefault, &corev1.PodDNSConfig{}
 		}, []string{p + "spec.dnsConfig: not supported with dnsPolicy Default (it would be merged with the node's resolv.conf); use dnsPolicy None"}},

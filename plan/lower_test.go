@@ -32,6 +32,7 @@ type testLowerInput struct {
 	NodeName        string                 `json:"nodeName"`
 	HostIP          string                 `json:"hostIP"`
 	ClusterDomain   string                 `json:"clusterDomain"`
+	ClusterDNS      string                 `json:"clusterDNS"`
 	NodeAllocatable nodeapi.Resources      `json:"nodeAllocatable"`
 	RegistryAuth    []nodeapi.RegistryAuth `json:"registryAuth"`
 }
@@ -90,6 +91,7 @@ func readFixture(t *testing.T, path string) (*corev1.Pod, LowerInput) {
 			in.NodeName = cmpOr(li.NodeName, in.NodeName)
 			in.HostIP = cmpOr(li.HostIP, in.HostIP)
 			in.ClusterDomain = cmpOr(li.ClusterDomain, in.ClusterDomain)
+			in.ClusterDNS = cmpOr(li.ClusterDNS, in.ClusterDNS)
 			if li.NodeAllocatable != (nodeapi.Resources{}) {
 				in.NodeAllocatable = li.NodeAllocatable
 			}

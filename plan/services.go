@@ -195,3 +195,116 @@ func targetPort(sp corev1.ServicePort, p *corev1.Pod) (int32, bool) {
 	}
 	return 0, false
 }
+
+// ServiceAllocation is what AllocateServices needs about one Service:
+// the object (whose spec.clusterIP and ports' nodePort it fills in) and,
+// when it was stored before, the stored one (whose allocations it keeps).
+type ServiceAllocation struct {
+	Service *corev1.Service
+	Stored  *corev1.Service // nil for a new Service
+}
+
+// AllocateServices fills in the cluster IP and node ports of every Service
+// in apply that lacks them, the way the API server does: a value written in
+// the manifest is used (and must be free); otherwise the stored Service's
+// value is kept (re-applying a manifest without clusterIP keeps the IP);
+// otherwise the lowest free one is taken. others are the stored Services
+// not being applied; their allocations are in use. Changing an allocated
+// cluster IP is refused, as on Kubernetes (the field is immutable).
+// Headless Services get no IP; ClusterIP Services lose their node ports.
+func AllocateServices(cidr netip.Prefix, apply []ServiceAllocation, others []*corev1.Service) error {
+	var errs []error
+	ipKeys := []string{}
+	requested := map[string]netip.Addr{}
+	existing := map[string]netip.Addr{}
+	portKeys := []string{}
+	reqPorts := map[string]int32{}
+	oldPorts := map[string]int32{}
+	key := func(s *corev1.Service) string { return s.Namespace + "/" + s.Name }
+	portKey := func(s *corev1.Service, p corev1.ServicePort) string {
+		return fmt.Sprintf("%s/%s/%d/%s", key(s), p.Name, p.Port, p.Protocol)
+	}
+	// Others first: their allocations are fixed.
+	for _, s := range others {
+		if ip, err := netip.ParseAddr(s.Spec.ClusterIP); err == nil {
+			k := key(s)
+			ipKeys = append(ipKeys, k)
+			requested[k] = ip
+		}
+		for _, p := range s.Spec.Ports {
+			if p.NodePort != 0 {
+				k := portKey(s, p)
+				portKeys = append(portKeys, k)
+				reqPorts[k] = p.NodePort
+			}
+		}
+	}
+	for _, a := range apply {
+		s, old := a.Service, a.Stored
+		k := key(s)
+		if old != nil && old.Spec.ClusterIP != "" && s.Spec.ClusterIP != "" && s.Spec.ClusterIP != old.Spec.ClusterIP {
+			errs = append(errs, fmt.Errorf("service %s: spec.clusterIP: field is immutable (is %s, manifest says %s); delete the service to change it",
+				k, old.Spec.ClusterIP, s.Spec.ClusterIP))
+			continue
+		}
+		if s.Spec.ClusterIP == corev1.ClusterIPNone {
+			continue
+		}
+		ipKeys = append(ipKeys, k)
+		if ip, err := netip.ParseAddr(s.Spec.ClusterIP); err == nil {
+			requested[k] = ip
+		} else if old != nil {
+			if ip, err := netip.ParseAddr(old.Spec.ClusterIP); err == nil {
+				existing[k] = ip
+			}
+		}
+		if s.Spec.Type != corev1.ServiceTypeNodePort {
+			for i := range s.Spec.Ports {
+				s.Spec.Ports[i].NodePort = 0
+			}
+			continue
+		}
+		for _, p := range s.Spec.Ports {
+			pk := portKey(s, p)
+			portKeys = append(portKeys, pk)
+			if p.NodePort != 0 {
+				reqPorts[pk] = p.NodePort
+				continue
+			}
+			if old == nil {
+				continue
+			}
+			for _, op := range old.Spec.Ports { // kept by port name, as kubectl apply does
+				if op.Name == p.Name && op.Protocol == p.Protocol && op.NodePort != 0 {
+					oldPorts[pk] = op.NodePort
+				}
+			}
+		}
+	}
+	ips, err := AllocateClusterIPs(cidr, ipKeys, requested, existing)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	ports, err := AllocateNodePorts(portKeys, reqPorts, oldPorts)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, a := range apply {
+		s := a.Service
+		if ip, ok := ips[key(s)]; ok && s.Spec.ClusterIP != corev1.ClusterIPNone {
+			s.Spec.ClusterIP = ip.String()
+			s.Spec.ClusterIPs = []string{ip.String()}
+		}
+		if s.Spec.ClusterIP == corev1.ClusterIPNone {
+			s.Spec.ClusterIPs = []string{corev1.ClusterIPNone}
+		}
+		if s.Spec.Type == corev1.ServiceTypeNodePort {
+			for i, p := range s.Spec.Ports {
+				if np, ok := ports[portKey(s, p)]; ok {
+					s.Spec.Ports[i].NodePort = np
+				}
+			}
+		}
+	}
+	return errors.Join(errs...)
+}

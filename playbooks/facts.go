@@ -3,7 +3,9 @@ package playbooks
 import (
 	"bufio"
 	"bytes"
+	"encoding/base64"
 	"fmt"
+	"net/netip"
 	"sort"
 	"strconv"
 	"strings"
@@ -33,6 +35,18 @@ type Facts struct {
 	// RegistryHostsDir to its sha256; ForeignRegistryHosts are the others.
 	RegistryHosts        map[string]string
 	ForeignRegistryHosts []string
+	// AgentletStatus is what an installed agentlet reports (nil when it is
+	// not installed or its status cannot be read).
+	AgentletStatus *nodeapi.NodeStatus
+	// Addresses are the host's global IPv4 addresses with their prefixes
+	// (the connected subnets), by interface.
+	Addresses []InterfaceAddress
+}
+
+// InterfaceAddress is one IPv4 address of a host.
+type InterfaceAddress struct {
+	Interface string
+	Prefix    netip.Prefix
 }
 
 // agentletSumCache caches the installed agentlet's checksum (see factsScript).
@@ -41,7 +55,7 @@ const agentletSumCache = nodeapi.StateDir + "/binary.sha256"
 // requiredBinaries are checked by preflight, with the package that provides
 // them on Debian-like systems.
 func requiredBinaries() []string {
-	return []string{"containerd", "ctr", "runc", "iptables", "iptables-restore", "iptables-save", "sha256sum", "install"}
+	return []string{"containerd", "ctr", "runc", "iptables", "iptables-restore", "iptables-save", "ip", "sha256sum", "install", "base64"}
 }
 
 // cniPlugins are the CNI plugins the conflist and containerd need.
@@ -97,6 +111,10 @@ else echo "sum:$f="; fi
 	}
 	fmt.Fprintf(&b, "for f in %s/*; do [ -e \"$f\" ] && [ \"$f\" != %s ] && echo \"othercni=$f\"; done\n", CNIConfDir, CNIConfPath)
 	b.WriteString(registryHostsFacts())
+	// What agentlet reports now (for endpoints when up computes node
+	// specs), and the host's addresses (for the host-gw L2 check).
+	fmt.Fprintf(&b, "if [ -x %[1]s ]; then echo \"agentlet_status=$(%[1]s status 2>/dev/null | base64 -w0)\"; fi\n", nodeapi.BinaryPath)
+	b.WriteString("ip -o -4 addr show scope global 2>/dev/null | while read -r _ dev _ cidr _; do echo \"addr=$dev $cidr\"; done\n")
 	b.WriteString("exit 0\n")
 	return b.String()
 }
@@ -105,6 +123,7 @@ else echo "sum:$f="; fi
 func ParseFacts(out []byte) (*Facts, error) {
 	f := &Facts{Binaries: map[string]string{}, Sums: map[string]string{}, Sysctl: map[string]string{}, RegistryHosts: map[string]string{}}
 	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc.Buffer(nil, len(out)+1) // agentlet's status is one long line
 	for sc.Scan() {
 		k, v, ok := strings.Cut(sc.Text(), "=")
 		if !ok {
@@ -159,6 +178,17 @@ func ParseFacts(out []byte) (*Facts, error) {
 			f.RegistryHosts[strings.TrimPrefix(k, "regsum:")] = v
 		case k == "regforeign":
 			f.ForeignRegistryHosts = append(f.ForeignRegistryHosts, v)
+		case k == "agentlet_status":
+			// An unreadable status is no status: up then treats the
+			// node's pods as not observed.
+			if data, err := base64.StdEncoding.DecodeString(v); err == nil && len(data) > 0 {
+				f.AgentletStatus, _ = nodeapi.DecodeNodeStatus(data)
+			}
+		case k == "addr":
+			dev, cidr, _ := strings.Cut(v, " ")
+			if p, err := netip.ParsePrefix(cidr); err == nil {
+				f.Addresses = append(f.Addresses, InterfaceAddress{Interface: dev, Prefix: p})
+			}
 		}
 	}
 	if f.Kernel == "" || f.Init == "" {

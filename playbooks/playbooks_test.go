@@ -222,7 +222,7 @@ func TestUpConvergedHostIsTwoRoundTrips(t *testing.T) {
 	var events []Event
 	var mu sync.Mutex
 	res := Up(context.Background(), UpOptions{
-		Specs: map[string]nodeapi.NodeSpec{"h1": testSpec("h1")}, Hosts: []string{"h1"},
+		Specs: staticSpecs(map[string]nodeapi.NodeSpec{"h1": testSpec("h1")}), Hosts: []string{"h1"},
 		Dial:       func(context.Context, string) (Host, error) { return h, nil },
 		Agentlet:   func(string) ([]byte, string, error) { return bin, sha256Hex(bin), nil },
 		Registries: registries,
@@ -251,7 +251,7 @@ func TestUpReportsFailedStepAndFinishesOthers(t *testing.T) {
 		return nil, nil
 	}}
 	res := Up(context.Background(), UpOptions{
-		Specs: map[string]nodeapi.NodeSpec{"h1": testSpec("h1"), "h2": testSpec("h2")}, Hosts: []string{"h1", "h2"},
+		Specs: staticSpecs(map[string]nodeapi.NodeSpec{"h1": testSpec("h1"), "h2": testSpec("h2")}), Hosts: []string{"h1", "h2"},
 		Dial: func(_ context.Context, name string) (Host, error) {
 			if name == "h2" {
 				return nil, dialErr
@@ -305,4 +305,9 @@ func TestShellQuote(t *testing.T) {
 			t.Errorf("shellQuote(%q) = %s, want %s", in, got, want)
 		}
 	}
+}
+
+// staticSpecs is an UpOptions.Specs that ignores the facts.
+func staticSpecs(specs map[string]nodeapi.NodeSpec) func(map[string]*Facts) (map[string]nodeapi.NodeSpec, error) {
+	return func(map[string]*Facts) (map[string]nodeapi.NodeSpec, error) { return specs, nil }
 }

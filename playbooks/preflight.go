@@ -43,8 +43,13 @@ func packageFor(pm, what string) string {
 		return "runc"
 	case "iptables", "iptables-restore", "iptables-save":
 		return "iptables"
-	case "sha256sum", "install":
+	case "sha256sum", "install", "base64":
 		return "coreutils"
+	case "ip":
+		if pm == "dnf" || pm == "yum" {
+			return "iproute"
+		}
+		return "iproute2"
 	case "cni-plugins":
 		switch pm {
 		case "apk":

@@ -15,10 +15,13 @@ import (
 
 // UpOptions configures the up playbook.
 type UpOptions struct {
-	// Specs holds the NodeSpec to push, keyed by host name; its keys are the
-	// hosts to bring up.
-	Specs map[string]nodeapi.NodeSpec
-	// Hosts is the order in which hosts are reported.
+	// Specs computes the NodeSpec of every host once all hosts have reported
+	// their facts (or failed before): facts carry what each host's agentlet
+	// reports now, so the specs can keep the endpoints of running pods.
+	// Called at most once, with the facts of the hosts that got that far;
+	// an error fails those hosts at the step "plan" and changes nothing.
+	Specs func(facts map[string]*Facts) (map[string]nodeapi.NodeSpec, error)
+	// Hosts are the hosts to bring up, in the order they are reported.
 	Hosts []string
 	Dial  Dialer
 	// Agentlet returns the agentlet binary and its sha256 for an architecture.
@@ -37,8 +40,11 @@ type UpOptions struct {
 
 // HostResult is the outcome of a playbook on one host.
 type HostResult struct {
-	Host     string
-	Changes  []string
+	Host    string
+	Changes []string
+	// Warnings are problems that do not stop the host from joining, such
+	// as a peer that host-gw routing cannot reach directly.
+	Warnings []string
 	Err      error // *StepError, nil on success
 	Facts    *Facts
 	Status   *nodeapi.NodeStatus
@@ -46,17 +52,46 @@ type HostResult struct {
 	Elapsed  time.Duration
 }
 
-// Up brings every host of opts.Specs to the node contract: containerd
-// configured for CRI, CNI conflist, sysctls, agentlet installed, running and
-// Ready with its NodeSpec. Hosts run in parallel; one failing host does not
-// stop the others.
+// Up brings every host to the node contract: containerd configured for
+// CRI, CNI conflist, sysctls, agentlet installed, running and Ready with its
+// NodeSpec. Hosts run in parallel in two phases: connect, facts and
+// preflight on every host; then, with the specs computed from all facts,
+// the changes. One failing host does not stop the others.
 func Up(ctx context.Context, opts UpOptions) []HostResult {
+	runs := make([]*upRun, len(opts.Hosts))
+	forEach(ctx, opts.Hosts, opts.Parallel, func(ctx context.Context, i int, name string) {
+		r := &upRun{opts: &opts, res: HostResult{Host: name}, name: name, start: time.Now()}
+		runs[i] = r
+		r.prepare(ctx)
+	})
+	facts := map[string]*Facts{}
+	for _, r := range runs {
+		if r.res.Err == nil {
+			facts[r.name] = r.res.Facts
+		}
+	}
+	specs := map[string]nodeapi.NodeSpec{}
+	var specErr error
+	if len(facts) > 0 {
+		specs, specErr = opts.Specs(facts)
+	}
 	results := make([]HostResult, len(opts.Hosts))
 	forEach(ctx, opts.Hosts, opts.Parallel, func(ctx context.Context, i int, name string) {
-		start := time.Now()
-		r := &upRun{opts: &opts, res: HostResult{Host: name}}
-		r.run(ctx, name)
-		r.res.Elapsed = time.Since(start)
+		r := runs[i]
+		if r.host != nil {
+			defer r.host.Close()
+		}
+		spec, ok := specs[name]
+		switch {
+		case r.res.Err != nil:
+		case specErr != nil:
+			r.res.Err = &StepError{Host: name, Step: "plan", Err: specErr}
+		case !ok:
+			r.res.Err = &StepError{Host: name, Step: "plan", Err: fmt.Errorf("no node spec for %s", name)}
+		default:
+			r.converge(ctx, spec)
+		}
+		r.res.Elapsed = time.Since(r.start)
 		msg := "no changes"
 		st := HostDone
 		if r.res.Err != nil {
@@ -72,10 +107,11 @@ func Up(ctx context.Context, opts UpOptions) []HostResult {
 }
 
 type upRun struct {
-	opts *UpOptions
-	res  HostResult
-	host Host
-	name string
+	opts  *UpOptions
+	res   HostResult
+	host  Host
+	name  string
+	start time.Time
 }
 
 // step runs one named step and records its outcome.
@@ -95,18 +131,19 @@ func (r *upRun) step(name string, fn func() (changed string, err error)) bool {
 	return true
 }
 
-func (r *upRun) run(ctx context.Context, name string) {
-	r.name = name
-	spec := r.opts.Specs[name]
+// prepare connects, gathers facts and runs preflight (installing what is
+// missing when allowed). On success r.res.Facts is set and r.host is open.
+func (r *upRun) prepare(ctx context.Context) {
 	ok := r.step("connect", func() (string, error) {
-		h, err := r.opts.Dial(ctx, name)
-		r.host = h
+		h, err := r.opts.Dial(ctx, r.name)
+		if err == nil {
+			r.host = h
+		}
 		return "", err
 	})
 	if !ok {
 		return
 	}
-	defer r.host.Close()
 	h := r.host
 
 	var f *Facts
@@ -144,8 +181,14 @@ func (r *upRun) run(ctx context.Context, name string) {
 		return
 	}
 	r.res.Facts = f
+}
 
+// converge makes the changes on a prepared host and hands agentlet its spec.
+func (r *upRun) converge(ctx context.Context, spec nodeapi.NodeSpec) {
+	h, f := r.host, r.res.Facts
+	r.res.Warnings = append(r.res.Warnings, CheckL2(r.name, f.Addresses, spec.Peers)...)
 	restartContainerd := !f.ContainerdUp
+	var ok bool
 	ok = r.step("containerd-config", func() (string, error) {
 		want := RenderContainerdConfig(ContainerdParams{
 			SandboxImage:        version.PauseImage,

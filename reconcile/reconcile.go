@@ -13,6 +13,8 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/clusterctl/clusterctl/inventory"
 	"github.com/clusterctl/clusterctl/manifest"
@@ -28,6 +30,11 @@ type Cluster struct {
 	ConfigMaps map[string]*corev1.ConfigMap // "ns/name"
 	Secrets    map[string]*corev1.Secret    // "ns/name"
 	Namespaces map[string]*corev1.Namespace // name
+	Services   map[string]*corev1.Service   // "ns/name"
+	Endpoints  map[string]*corev1.Endpoints // "ns/name"
+	// EndpointSlices belong to the Service named by their
+	// kubernetes.io/service-name label.
+	EndpointSlices []*discoveryv1.EndpointSlice
 }
 
 // Key is the "namespace/name" of an object.
@@ -35,7 +42,8 @@ func Key(namespace, name string) string { return namespace + "/" + name }
 
 // Load decodes the objects stored in the inventory.
 func Load(inv *inventory.Inventory) (*Cluster, error) {
-	c := &Cluster{ConfigMaps: map[string]*corev1.ConfigMap{}, Secrets: map[string]*corev1.Secret{}, Namespaces: map[string]*corev1.Namespace{}}
+	c := &Cluster{ConfigMaps: map[string]*corev1.ConfigMap{}, Secrets: map[string]*corev1.Secret{}, Namespaces: map[string]*corev1.Namespace{},
+		Services: map[string]*corev1.Service{}, Endpoints: map[string]*corev1.Endpoints{}}
 	var errs []error
 	for _, o := range inv.Objects() {
 		obj, err := manifest.DecodeStored(o.JSON)
@@ -52,9 +60,44 @@ func Load(inv *inventory.Inventory) (*Cluster, error) {
 			c.Secrets[Key(t.Namespace, t.Name)] = t
 		case *corev1.Namespace:
 			c.Namespaces[t.Name] = t
+		case *corev1.Service:
+			c.Services[Key(t.Namespace, t.Name)] = t
+		case *corev1.Endpoints:
+			c.Endpoints[Key(t.Namespace, t.Name)] = t
+		case *discoveryv1.EndpointSlice:
+			c.EndpointSlices = append(c.EndpointSlices, t)
 		}
 	}
 	return c, errors.Join(errs...)
+}
+
+// Object returns the stored object of a kind ("" namespace for cluster-
+// scoped kinds).
+func (c *Cluster) Object(kind, namespace, name string) (runtime.Object, bool) {
+	key := Key(namespace, name)
+	var obj runtime.Object
+	var ok bool
+	switch kind {
+	case "Pod":
+		obj, ok = c.Pod(namespace, name)
+	case "ConfigMap":
+		obj, ok = c.ConfigMaps[key]
+	case "Secret":
+		obj, ok = c.Secrets[key]
+	case "Namespace":
+		obj, ok = c.Namespaces[name]
+	case "Service":
+		obj, ok = c.Services[key]
+	case "Endpoints":
+		obj, ok = c.Endpoints[key]
+	case "EndpointSlice":
+		for _, es := range c.EndpointSlices {
+			if es.Namespace == namespace && es.Name == name {
+				return es, true
+			}
+		}
+	}
+	return obj, ok
 }
 
 // Pod returns the stored pod namespace/name.
@@ -135,7 +178,8 @@ func Run(ctx context.Context, inv *inventory.Inventory, fleet *playbooks.Fleet, 
 	}
 
 	// Lower and assemble.
-	res.Specs, res.PodErrors = Desired(inv, cl, inv.State.Generation, opts.Writer, opts.Now, opts.RegistryAuth)
+	res.Specs, res.PodErrors = Desired(inv, cl, DesiredInput{Generation: inv.State.Generation, Writer: opts.Writer, Now: opts.Now,
+		Auth: opts.RegistryAuth, Observed: ObservedPods(statuses)})
 	var changed []string
 	for _, h := range inv.HostNames() {
 		spec := res.Specs[h]
@@ -200,9 +244,21 @@ func RegistryAuth(inv *inventory.Inventory, getenv func(string) string) ([]nodea
 	return out, nil
 }
 
+// DesiredInput is what Desired needs besides the inventory and its objects.
+type DesiredInput struct {
+	Generation int64
+	Writer     string
+	Now        time.Time
+	Auth       []nodeapi.RegistryAuth
+	// Observed is what nodes report about their pods (ObservedPods): pod
+	// IPs and readiness make the Services' endpoints.
+	Observed map[string]ObservedPod
+}
+
 // Desired lowers every bound pod and assembles one NodeSpec per inventory
-// host with the given generation. It is pure.
-func Desired(inv *inventory.Inventory, cl *Cluster, generation int64, writer string, now time.Time, auth []nodeapi.RegistryAuth) (map[string]nodeapi.NodeSpec, map[string]error) {
+// host: its pods, the other nodes (host-gw peers), every Service with its
+// endpoints across hosts, and its cluster DNS. It is pure.
+func Desired(inv *inventory.Inventory, cl *Cluster, in DesiredInput) (map[string]nodeapi.NodeSpec, map[string]error) {
 	podErrs := map[string]error{}
 	var lowered []nodeapi.PodSpec
 	bindings := map[string]string{}
@@ -215,10 +271,14 @@ func Desired(inv *inventory.Inventory, cl *Cluster, generation int64, writer str
 			podErrs[Key(p.Namespace, p.Name)] = fmt.Errorf("bound to node %q, which is not in the inventory", p.Spec.NodeName)
 			continue
 		}
-		spec, err := plan.LowerPod(p, plan.LowerInput{
+		li := plan.LowerInput{
 			ConfigMaps: cl.ConfigMaps, Secrets: cl.Secrets, ClusterDomain: inv.Cluster.Domain,
-			NodeName: h.Name, HostIP: h.Address, RegistryAuth: auth,
-		})
+			NodeName: h.Name, HostIP: h.Address, RegistryAuth: in.Auth,
+		}
+		if ip, ok := NodeIP(inv, h); ok {
+			li.HostIP, li.ClusterDNS = ip.String(), ip.String()
+		}
+		spec, err := plan.LowerPod(p, li)
 		if err != nil {
 			podErrs[Key(p.Namespace, p.Name)] = err
 			continue
@@ -236,7 +296,23 @@ func Desired(inv *inventory.Inventory, cl *Cluster, generation int64, writer str
 	}
 	cluster := nodeapi.ClusterInfo{Name: inv.Cluster.Name, PodCIDR: inv.Cluster.PodCIDR.String(),
 		ServiceCIDR: inv.Cluster.ServiceCIDR.String(), Domain: inv.Cluster.Domain}
-	return plan.NodeSpecs(cluster, nodes, generation, writer, now, lowered, bindings), podErrs
+	specs := plan.NodeSpecs(cluster, nodes, in.Generation, in.Writer, in.Now, lowered, bindings)
+	all := peers(inv)
+	services := ServiceSpecs(cl, in.Observed)
+	for _, h := range inv.Hosts {
+		spec := specs[h.Name]
+		for _, p := range all {
+			if p.Name != h.Name {
+				spec.Peers = append(spec.Peers, p)
+			}
+		}
+		spec.Services = services
+		if ip, ok := NodeIP(inv, h); ok {
+			spec.DNS = &nodeapi.ClusterDNS{Address: ip.String()}
+		}
+		specs[h.Name] = spec
+	}
+	return specs, podErrs
 }
 
 // SchedNodes describes the inventory hosts for the scheduler, with what
