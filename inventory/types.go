@@ -156,7 +156,7 @@ type HostState struct {
 	// address, as `up` found it.
 	InternalIP     netip.Addr `json:"internalIP,omitzero"`
 	JoinedAt       time.Time  `json:"joinedAt,omitzero"` // first successful `up`
-	AgentletSHA256 string       `json:"agentletSHA256,omitempty"`
+	AgentletSHA256 string     `json:"agentletSHA256,omitempty"`
 	// SpecSHA256 is the checksum of the content of the last NodeSpec the host
 	// accepted (without generation, writer and time): a different desired
 	// spec bumps the cluster generation.
