@@ -290,8 +290,28 @@ func reconcileAndReport(c *cli.Context, env *Env, inv *inventory.Inventory, dry 
 	if failed > 0 {
 		return withCode(ExitPartial, fmt.Errorf("could not update %d hosts; the next apply or reconcile retries", failed))
 	}
-	if wait != nil {
-		return wait(fleet)
+	if wait == nil {
+		return nil
+	}
+	if err := wait(fleet); err != nil {
+		return err
+	}
+	// The pods waited for now have IPs and readiness: one more loop puts
+	// them into their Services' endpoints on every node.
+	res, err = reconcile.Run(c.Context, inv, fleet, reconcile.Options{RegistryAuth: auth, Writer: writer(),
+		Now: time.Now().UTC().Truncate(time.Second)})
+	if err != nil {
+		return err
+	}
+	if res.Changed() {
+		if err := inventory.Save(inv); err != nil {
+			return fmt.Errorf("save inventory: %w", err)
+		}
+	}
+	for _, p := range res.Pushed {
+		if p.Err != nil {
+			return withCode(ExitPartial, fmt.Errorf("%s: push node spec: %w", p.Host, unwrapStep(p.Err)))
+		}
 	}
 	return nil
 }
