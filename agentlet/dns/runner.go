@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"slices"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/clusterctl/clusterctl/nodeapi"
@@ -28,6 +30,9 @@ type Runner struct {
 	zoneGen   int64 // generation of the spec the zone was built from
 	zoneDom   string
 	upstreams []string // last upstreams set, nil until set
+	// resolvStamp identifies the resolv.conf the upstreams were read from
+	// (when the spec names none), so that a changed file is re-read.
+	resolvStamp string
 }
 
 // Apply converges the server to spec; a nil spec changes nothing (an
@@ -68,12 +73,17 @@ func (r *Runner) Apply(spec *nodeapi.NodeSpec) error {
 		r.srv.SetZone(BuildZone(spec.Cluster.Domain, spec.Services))
 		r.zoneGen, r.zoneDom = spec.Generation, spec.Cluster.Domain
 	}
-	if r.upstreams == nil || !slices.Equal(r.upstreams, spec.DNS.Upstreams) {
+	stamp := ""
+	if len(spec.DNS.Upstreams) == 0 {
+		stamp = fileStamp(r.resolvConf())
+	}
+	if r.upstreams == nil || !slices.Equal(r.upstreams, spec.DNS.Upstreams) || stamp != r.resolvStamp {
 		if err := r.srv.SetUpstreams(spec.DNS.Upstreams); err != nil {
 			r.upstreams = nil // retried on the next Apply
 			return fmt.Errorf("configure cluster dns: %w", err)
 		}
 		r.upstreams = append([]string{}, spec.DNS.Upstreams...)
+		r.resolvStamp = stamp
 	}
 	return nil
 }
@@ -100,4 +110,25 @@ func (r *Runner) Close() error {
 		return fmt.Errorf("stop cluster dns: %w", err)
 	}
 	return nil
+}
+
+func (r *Runner) resolvConf() string {
+	if r.Server.ResolvConf != "" {
+		return r.Server.ResolvConf
+	}
+	return DefaultResolvConf
+}
+
+// fileStamp identifies a file's version by size, mtime and inode ("" when
+// it cannot be read).
+func fileStamp(path string) string {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return ""
+	}
+	ino := uint64(0)
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		ino = st.Ino
+	}
+	return fmt.Sprintf("%d %d %d", fi.Size(), fi.ModTime().UnixNano(), ino)
 }

@@ -1,6 +1,7 @@
 package dns
 
 import (
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -71,5 +72,32 @@ func TestRunner(t *testing.T) {
 				t.Errorf("example.com: rcode %s, want %s", dns.RcodeToString[got], dns.RcodeToString[st.fwd])
 			}
 		})
+	}
+}
+
+func TestRunnerRereadsChangedResolvConf(t *testing.T) {
+	resolv := filepath.Join(t.TempDir(), "resolv.conf")
+	write := func(ns string) {
+		t.Helper()
+		tmp := resolv + ".tmp" // replaced like resolvconf and DHCP clients do
+		if err := os.WriteFile(tmp, []byte("nameserver "+ns+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, resolv); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := &Runner{Port: -1, Server: Config{ResolvConf: resolv}}
+	t.Cleanup(func() { r.Close() })
+	spec := &nodeapi.NodeSpec{Generation: 1, DNS: &nodeapi.ClusterDNS{Address: "127.0.0.1"}}
+	spec.Cluster.Domain = "cluster.local"
+	for _, ns := range []string{"192.0.2.10", "192.0.2.11"} {
+		write(ns)
+		if err := r.Apply(spec); err != nil {
+			t.Fatal(err)
+		}
+		if got := *r.srv.upstreams.Load(); len(got) != 1 || got[0] != ns+":53" {
+			t.Errorf("upstreams = %v, want [%s:53] from the current resolv.conf", got, ns)
+		}
 	}
 }
