@@ -19,6 +19,7 @@ const (
 	ExitUsage   = 2 // bad flags, arguments or input files; nothing was changed
 	ExitPartial = 3 // some hosts failed or were unreachable; the others succeeded
 	ExitHostKey = 4 // a host key did not match known_hosts; nothing was changed on that host
+	ExitChanged = 5 // reconcile: the cluster was not converged and changes were made
 )
 
 // Env is what every command gets: its streams and how to reach the terminal.
@@ -81,6 +82,7 @@ func newApp(env *Env) *cli.App {
 			upCommand(env),
 			applyCommand(env),
 			deleteCommand(env),
+			reconcileCommand(env),
 			resetCommand(env),
 			getCommand(env),
 			describeCommand(env),

@@ -247,17 +247,28 @@ func newUID() string {
 // saves, prints scheduling problems and push failures, then runs wait (if
 // any) over the same connections.
 func reconcileAndReport(c *cli.Context, env *Env, inv *inventory.Inventory, dry bool, wait func(*playbooks.Fleet) error) error {
+	_, err := reconcileOnce(c, env, inv, dry, wait)
+	return err
+}
+
+// reconcileOnce is reconcileAndReport returning the loop's result.
+func reconcileOnce(c *cli.Context, env *Env, inv *inventory.Inventory, dry bool, wait func(*playbooks.Fleet) error) (*reconcile.Result, error) {
 	auth, err := reconcile.RegistryAuth(inv, env.Getenv)
 	if err != nil {
-		return withCode(ExitUsage, err)
+		return nil, withCode(ExitUsage, err)
 	}
 	fleet := playbooks.Connect(c.Context, inv.HostNames(), dialer(c, env, inv), c.Int("parallel"))
 	defer fleet.Close()
 	res, err := reconcile.Run(c.Context, inv, fleet, reconcile.Options{RegistryAuth: auth, Writer: writer(),
 		Now: time.Now().UTC().Truncate(time.Second), DryRun: dry})
 	if err != nil {
-		return err
+		return nil, err
 	}
+	return res, reportAndWait(c, env, inv, fleet, res, auth, dry, wait)
+}
+
+func reportAndWait(c *cli.Context, env *Env, inv *inventory.Inventory, fleet *playbooks.Fleet, res *reconcile.Result,
+	auth []nodeapi.RegistryAuth, dry bool, wait func(*playbooks.Fleet) error) error {
 	if !dry {
 		if err := inventory.Save(inv); err != nil {
 			return fmt.Errorf("save inventory: %w", err)
@@ -298,7 +309,7 @@ func reconcileAndReport(c *cli.Context, env *Env, inv *inventory.Inventory, dry 
 	}
 	// The pods waited for now have IPs and readiness: one more loop puts
 	// them into their Services' endpoints on every node.
-	res, err = reconcile.Run(c.Context, inv, fleet, reconcile.Options{RegistryAuth: auth, Writer: writer(),
+	res, err := reconcile.Run(c.Context, inv, fleet, reconcile.Options{RegistryAuth: auth, Writer: writer(),
 		Now: time.Now().UTC().Truncate(time.Second)})
 	if err != nil {
 		return err
