@@ -132,28 +132,14 @@ func TestScheduleMessages(t *testing.T) {
 		{
 			name: "pre-filter rejection names every node",
 			pods: []*corev1.Pod{newPod("p", func(p *corev1.Pod) {
-				p.Spec.ResourceClaims = []corev1.PodResourceClaim{{}}
-			})},
-			nodes: []Node{node("h1"), node("h2")},
-			want: map[string]Unschedulable{"default/p": {
-				Message: "0/2 nodes are available: pod uses spec.resourceClaims, which clusterctl's scheduler does not support.",
-				Reasons: map[string]string{
-					"h1": "pod uses spec.resourceClaims, which clusterctl's scheduler does not support",
-					"h2": "pod uses spec.resourceClaims, which clusterctl's scheduler does not support",
-				},
-			}},
-		},
-		{
-			name: "an invalid spread constraint rejects the pod everywhere",
-			pods: []*corev1.Pod{newPod("p", func(p *corev1.Pod) {
 				p.Spec.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{{}}
 			})},
 			nodes: []Node{node("h1"), node("h2")},
 			want: map[string]Unschedulable{"default/p": {
-				Message: "0/2 nodes are available: invalid spec.topologySpreadConstraints[0]: maxSkew must be greater than zero.",
+				Message: "0/2 nodes are available: pod uses spec.topologySpreadConstraints, which clusterctl's scheduler does not support.",
 				Reasons: map[string]string{
-					"h1": "invalid spec.topologySpreadConstraints[0]: maxSkew must be greater than zero",
-					"h2": "invalid spec.topologySpreadConstraints[0]: maxSkew must be greater than zero",
+					"h1": "pod uses spec.topologySpreadConstraints, which clusterctl's scheduler does not support",
+					"h2": "pod uses spec.topologySpreadConstraints, which clusterctl's scheduler does not support",
 				},
 			}},
 		},
