@@ -50,9 +50,14 @@ demo: deps build ## local 3-host lab, `clusterctl up`, a demo app deployed and r
 	bin/clusterctl apply -f examples/demo.yaml -i $(INVENTORY) --wait --timeout 2m
 	bin/clusterctl get nodes -i $(INVENTORY) -o wide
 	bin/clusterctl get pods -i $(INVENTORY) -o wide
+	bin/clusterctl get svc -i $(INVENTORY)
+	bin/clusterctl get endpoints -i $(INVENTORY)
 	@addr=$$(awk '$$2 == "name:" && $$3 == "h1" {getline; print $$2; exit}' $(INVENTORY)); \
 	  echo; echo "The demo app answers on h1's hostPort: http://$$addr:8080/"; \
 	  timeout 5 busybox wget -q -O - http://$$addr:8080/
+	@addr=$$(awk '$$2 == "name:" && $$3 == "h2" {getline; print $$2; exit}' $(INVENTORY)); \
+	  echo; echo "And through the demo Service's NodePort on h2 (the pod runs on h1): http://$$addr:30080/"; \
+	  timeout 5 busybox wget -q -O - http://$$addr:30080/
 	@echo; echo "The lab keeps running. Explore: bin/clusterctl describe pod demo -i $(INVENTORY)"
 	@echo "Remove everything with: make lab-down"
 
