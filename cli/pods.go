@@ -97,7 +97,7 @@ func observePods(c *cli.Context, env *Env, names []string) ([]podView, error) {
 	statuses := podStatuses(obs)
 	// Explain pending pods with a read-only scheduling pass (binds nothing).
 	fleetNodes := schedNodesFor(inv, obs)
-	why := sched.Schedule(cl.Pods, fleetNodes).Unschedulable
+	why := sched.ScheduleCluster(cl.SchedCluster(fleetNodes)).Unschedulable
 	views := make([]podView, len(pods))
 	for i, p := range pods {
 		views[i] = podView{pod: p, status: statuses[string(p.UID)]}

@@ -100,6 +100,16 @@ func (c *Cluster) Object(kind, namespace, name string) (runtime.Object, bool) {
 	return obj, ok
 }
 
+// SchedCluster is the scheduler's view of the cluster: the pods, the nodes
+// and every namespace's labels (for namespaceSelectors).
+func (c *Cluster) SchedCluster(nodes []sched.Node) sched.Cluster {
+	ns := map[string]map[string]string{}
+	for name, n := range c.Namespaces {
+		ns[name] = n.Labels
+	}
+	return sched.Cluster{Pods: c.Pods, Nodes: nodes, Namespaces: ns}
+}
+
 // Pod returns the stored pod namespace/name.
 func (c *Cluster) Pod(namespace, name string) (*corev1.Pod, bool) {
 	for _, p := range c.Pods {
@@ -162,7 +172,7 @@ func Run(ctx context.Context, inv *inventory.Inventory, fleet *playbooks.Fleet, 
 	}
 
 	// Schedule.
-	s := sched.Schedule(cl.Pods, SchedNodes(inv, res.Observations))
+	s := sched.ScheduleCluster(cl.SchedCluster(SchedNodes(inv, res.Observations)))
 	res.Bindings, res.Unschedulable = s.Bindings, s.Unschedulable
 	for _, p := range cl.Pods {
 		node, bound := s.Bindings[Key(p.Namespace, p.Name)]

@@ -8,15 +8,38 @@
 //
 //	0/3 nodes are available: 1 node(s) had untolerated taint {dedicated: db}, 2 Insufficient cpu.
 //
+// ScheduleCluster does the same with the namespaces' labels, for the
+// namespaceSelector of pod (anti-)affinity terms.
+//
 // Pipeline, per unbound pod, one at a time, each placement updating the
-// usage the next pod sees:
+// usage and the pods the next pod sees:
 //
 //	PreEnqueue  SchedulingGates                       pod not ready to be scheduled
 //	PreFilter   Unsupported                           pod asks for something we do not implement
+//	            PodTopologySpread, InterPodAffinity   count matching pods per topology domain over
+//	                                                  all nodes; reject invalid constraints
 //	Filter      NodeUnschedulable, NodeName, NodeReady, TaintToleration,
-//	            NodeSelector, NodeAffinity, NodePorts, NodeResourcesFit
-//	Score       TaintToleration ×3, NodeAffinity ×2, LeastAllocated ×1, BalancedAllocation ×1
+//	            NodeSelector, NodeAffinity, NodePorts, NodeResourcesFit,
+//	            PodTopologySpread, InterPodAffinity
+//	PreScore    PodTopologySpread, InterPodAffinity   count matching pods and sum term weights
+//	                                                  per topology domain
+//	Score       TaintToleration ×3, NodeAffinity ×2, LeastAllocated ×1,
+//	            PodTopologySpread ×2, InterPodAffinity ×2, BalancedAllocation ×1
 //	Bind        the highest total score; ties go to the lowest node name
+//
+// Pods bound before the call and pods placed earlier in it are the
+// "existing" pods of inter-pod affinity and topology spread: a pod's
+// required anti-affinity keeps later pods it selects out of its topology
+// domain (kube-scheduler's symmetric check), and a pod with required
+// affinity to its own kind may go first, anywhere with the topology keys.
+// As in kube-scheduler, pods being deleted count for inter-pod affinity but
+// not for topology spread.
+//
+// Evictions lists the bound pods that NoExecute taints drive off their
+// nodes at a given time, as Kubernetes' taint eviction controller would,
+// except that a toleration's seconds run from the taint's timeAdded (the
+// controller counts from when it saw the taint) and per taint (the
+// controller takes the shortest over all the node's taints).
 //
 // Differences from kube-scheduler, on purpose:
 //   - Deterministic: the same input gives the same output. Pods are placed in
@@ -34,9 +57,20 @@
 //   - The taint reason names the taint ({key: value}) like kube-scheduler
 //     before v1.35, which dropped it for multi-tenant clusters; a
 //     clusterctl cluster has one owner and the detail is what they need.
-//   - Inter-pod (anti-)affinity, topology spread constraints, dynamic
-//     resource claims, scheduling groups and other schedulers' pods are not
-//     implemented and are reported as unschedulable rather than ignored.
+//   - Dynamic resource claims, scheduling groups and other schedulers' pods
+//     are not implemented and are reported as unschedulable rather than
+//     ignored.
+//   - There is no API server: the scheduler merges matchLabelKeys (and
+//     mismatchLabelKeys) into the label selectors itself, rejects pods with
+//     invalid (anti-)affinity terms or spread constraints, treats each
+//     namespace as labelled kubernetes.io/metadata.name, and Evictions
+//     applies the DefaultTolerationSeconds tolerations.
+//   - PodTopologySpread has no system default constraints: pods without
+//     topologySpreadConstraints are not spread by it. Its nodeTaintsPolicy
+//     Honor counts the taints implied by cordoned, not ready and
+//     unreachable nodes. InterPodAffinity uses kube-scheduler's default
+//     arguments (hardPodAffinityWeight 1, preferred terms of existing pods
+//     honoured).
 //   - Toleration operators Lt and Gt (alpha, off by default in Kubernetes)
 //     never match. ephemeral-storage is not accounted (nodes report no
 //     allocatable for it; lowering refuses it).

@@ -3,10 +3,12 @@ package sched
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	klabels "k8s.io/apimachinery/pkg/labels"
 
 	"github.com/clusterctl/clusterctl/nodeapi"
 )
@@ -99,8 +101,91 @@ type WeightedScore struct {
 	Weight int64
 }
 
+// ClusterPreFilter is implemented by filter plugins that look beyond the
+// node at hand (inter-pod affinity, topology spread). Before the pod's
+// filters run, PreFilterCluster sees the whole cluster and keeps what the
+// plugin's Filter needs in pod.State. skip means there is nothing to check:
+// the plugin's Filter is not called for this pod (kube-scheduler's Skip
+// status). A non-empty reject message rejects the pod for every node, as
+// PreFilter's does.
+type ClusterPreFilter interface {
+	PreFilterCluster(pod *PodInfo, cluster *Snapshot) (skip bool, reject string)
+}
+
+// ClusterPreScorer is implemented by score plugins that look beyond the
+// node at hand. Once the feasible nodes are known, PreScoreCluster keeps
+// what the plugin's Score needs in pod.State; false skips the plugin for
+// this pod, as PreScorer's does (which it replaces).
+type ClusterPreScorer interface {
+	PreScoreCluster(pod *PodInfo, cluster *Snapshot, feasible []*NodeInfo) bool
+}
+
+// CycleState is what plugins computed for the pod being placed, kept for
+// the rest of its scheduling cycle by plugin name, as kube-scheduler's
+// CycleState.
+type CycleState map[string]any
+
+// Snapshot is the cluster as one pod's scheduling cycle sees it.
+type Snapshot struct {
+	// Nodes are every node, sorted by name, each with the pods bound or
+	// placed on it so far.
+	Nodes      []*NodeInfo
+	namespaces map[string]klabels.Set
+	// withAffinity and withRequiredAntiAffinity count the pods in the
+	// nodes' PodsWithAffinity and PodsWithRequiredAntiAffinity, as of
+	// NewSnapshot and the placements since.
+	withAffinity, withRequiredAntiAffinity int
+}
+
+// NewSnapshot returns a snapshot of nodes (sorted by name) and the labels
+// of the namespaces (see Cluster.Namespaces).
+func NewSnapshot(nodes []*NodeInfo, namespaces map[string]map[string]string) *Snapshot {
+	s := &Snapshot{Nodes: nodes, namespaces: make(map[string]klabels.Set, len(namespaces))}
+	for ns, l := range namespaces {
+		s.namespaces[ns] = namespaceLabels(ns, l)
+	}
+	for _, ni := range nodes {
+		s.withAffinity += len(ni.PodsWithAffinity)
+		s.withRequiredAntiAffinity += len(ni.PodsWithRequiredAntiAffinity)
+	}
+	return s
+}
+
+// add places a pod on one of the snapshot's nodes.
+func (s *Snapshot) add(ni *NodeInfo, p *PodInfo) {
+	ni.Add(p)
+	if p.hasPodAffinity() {
+		s.withAffinity++
+	}
+	if len(p.requiredAntiAffinity) > 0 {
+		s.withRequiredAntiAffinity++
+	}
+}
+
+// NamespaceLabels returns a namespace's labels, including
+// kubernetes.io/metadata.name.
+func (s *Snapshot) NamespaceLabels(ns string) klabels.Set {
+	if s != nil {
+		if l, ok := s.namespaces[ns]; ok {
+			return l
+		}
+	}
+	return namespaceLabels(ns, nil)
+}
+
+// namespaceLabels is a namespace's labels with the one the API server
+// always sets.
+func namespaceLabels(ns string, l map[string]string) klabels.Set {
+	out := make(klabels.Set, len(l)+1)
+	maps.Copy(out, l)
+	out[corev1.LabelMetadataName] = ns
+	return out
+}
+
 // Framework is an ordered set of plugins. Filters run in order and stop at
-// the first that rejects a node, as in kube-scheduler.
+// the first that rejects a node, as in kube-scheduler. Filters and scores
+// that are also ClusterPreFilters or ClusterPreScorers get those called,
+// in the same order, before the nodes are filtered or scored.
 type Framework struct {
 	PreEnqueue []PreEnqueuePlugin
 	PreFilters []PreFilterPlugin
@@ -116,20 +201,38 @@ func Default() *Framework {
 		PreEnqueue: []PreEnqueuePlugin{SchedulingGates{}},
 		PreFilters: []PreFilterPlugin{Unsupported{}},
 		Filters: []FilterPlugin{NodeUnschedulable{}, NodeName{}, NodeReady{}, TaintToleration{},
-			NodeSelector{}, NodeAffinity{}, NodePorts{}, NodeResourcesFit{}},
+			NodeSelector{}, NodeAffinity{}, NodePorts{}, NodeResourcesFit{}, PodTopologySpread{}, InterPodAffinity{}},
 		Scores: []WeightedScore{
 			{TaintToleration{}, 3},
 			{NodeAffinity{}, 2},
 			{LeastAllocated{}, 1},
+			{PodTopologySpread{}, 2},
+			{InterPodAffinity{}, 2},
 			{BalancedAllocation{}, 1},
 		},
 	}
+}
+
+// Cluster is what ScheduleCluster works on.
+type Cluster struct {
+	Pods  []*corev1.Pod // as for Schedule
+	Nodes []Node        // as for Schedule
+	// Namespaces maps namespace names to their labels, for the
+	// namespaceSelector of pod (anti-)affinity terms. Every namespace also
+	// has kubernetes.io/metadata.name set to its name, as the API server
+	// does; a namespace missing here has only that label.
+	Namespaces map[string]map[string]string
 }
 
 // Schedule places the unbound pods with the default plugins; see
 // (*Framework).Schedule.
 func Schedule(pods []*corev1.Pod, nodes []Node) Result {
 	return Default().Schedule(pods, nodes)
+}
+
+// ScheduleCluster is Schedule with the namespaces' labels.
+func ScheduleCluster(c Cluster) Result {
+	return Default().ScheduleCluster(c)
 }
 
 // Schedule places the unbound pods on nodes.
@@ -140,11 +243,21 @@ func Schedule(pods []*corev1.Pod, nodes []Node) Result {
 // finished (phase Succeeded or Failed) count nowhere; unbound pods being
 // deleted are not placed. The unbound pods are placed one at a time in order
 // of creationTimestamp, then namespace/name, each placement updating the
-// usage the next one sees.
+// usage and the pods (for inter-pod affinity and topology spread) the next
+// one sees.
 //
 // Node names must be unique (a duplicate is ignored). The result does not
 // depend on the order of pods or nodes. Neither is modified.
+//
+// Namespaces have no labels but kubernetes.io/metadata.name; see
+// ScheduleCluster.
 func (f *Framework) Schedule(pods []*corev1.Pod, nodes []Node) Result {
+	return f.ScheduleCluster(Cluster{Pods: pods, Nodes: nodes})
+}
+
+// ScheduleCluster is Schedule with the namespaces' labels.
+func (f *Framework) ScheduleCluster(c Cluster) Result {
+	pods, nodes := c.Pods, c.Nodes
 	res := Result{Bindings: map[string]string{}, Unschedulable: map[string]Unschedulable{}}
 
 	sorted := make([]*Node, 0, len(nodes))
@@ -200,16 +313,24 @@ func (f *Framework) Schedule(pods []*corev1.Pod, nodes []Node) Result {
 	slices.SortFunc(pending, func(a, b *PodInfo) int {
 		return cmp.Or(a.Pod.CreationTimestamp.Compare(b.Pod.CreationTimestamp.Time), cmp.Compare(a.Key, b.Key))
 	})
-	s := &cycle{f: f, nodes: infos,
-		feasible: make([]int, 0, len(infos)), rejected: make([][]string, len(infos)),
-		total: make([]int64, len(infos)), scores: make([]int64, len(infos))}
+	snapshot := NewSnapshot(infos, c.Namespaces)
+	for _, p := range pods {
+		if p != nil {
+			if _, ok := snapshot.namespaces[p.Namespace]; !ok {
+				snapshot.namespaces[p.Namespace] = namespaceLabels(p.Namespace, nil)
+			}
+		}
+	}
+	s := &cycle{f: f, nodes: infos, snapshot: snapshot, skip: make([]bool, len(f.Filters)),
+		feasible: make([]int, 0, len(infos)), feasibleNodes: make([]*NodeInfo, 0, len(infos)),
+		rejected: make([][]string, len(infos)), total: make([]int64, len(infos)), scores: make([]int64, len(infos))}
 	for _, pi := range pending {
 		node, why := s.scheduleOne(pi)
 		if why != nil {
 			res.Unschedulable[pi.Key] = *why
 			continue
 		}
-		node.Add(pi)
+		snapshot.add(node, pi)
 		res.Bindings[pi.Key] = node.Node.Name
 	}
 	return res
@@ -218,12 +339,15 @@ func (f *Framework) Schedule(pods []*corev1.Pod, nodes []Node) Result {
 // cycle holds one Schedule call's nodes and scratch space reused by every
 // pod.
 type cycle struct {
-	f        *Framework
-	nodes    []*NodeInfo // sorted by name
-	feasible []int
-	rejected [][]string // per node, the reasons of the pod being placed
-	total    []int64
-	scores   []int64
+	f             *Framework
+	nodes         []*NodeInfo // sorted by name
+	snapshot      *Snapshot   // of nodes
+	skip          []bool      // per filter, whether it is skipped for the pod being placed
+	feasible      []int
+	feasibleNodes []*NodeInfo
+	rejected      [][]string // per node, the reasons of the pod being placed
+	total         []int64
+	scores        []int64
 }
 
 // scheduleOne picks the node for one pod, or says why there is none.
@@ -236,20 +360,30 @@ func (s *cycle) scheduleOne(pi *PodInfo) (*NodeInfo, *Unschedulable) {
 	if len(s.nodes) == 0 {
 		return nil, &Unschedulable{Message: "no nodes available to schedule pods", Reasons: map[string]string{}}
 	}
+	pi.State = nil
 	for _, pl := range s.f.PreFilters {
 		if msg := pl.PreFilter(pi); msg != "" {
-			reasons := make(map[string]string, len(s.nodes))
-			for _, ni := range s.nodes {
-				reasons[ni.Node.Name] = msg
+			return nil, s.preFilterError(msg)
+		}
+	}
+	for k, pl := range s.f.Filters {
+		s.skip[k] = false
+		if cp, ok := pl.(ClusterPreFilter); ok {
+			skip, msg := cp.PreFilterCluster(pi, s.snapshot)
+			if msg != "" {
+				return nil, s.preFilterError(msg)
 			}
-			return nil, &Unschedulable{Message: fmt.Sprintf("0/%d nodes are available: %s.", len(s.nodes), msg), Reasons: reasons}
+			s.skip[k] = skip
 		}
 	}
 
 	feasible := s.feasible[:0]
 	for i, ni := range s.nodes {
 		var reasons []string
-		for _, pl := range s.f.Filters {
+		for k, pl := range s.f.Filters {
+			if s.skip[k] {
+				continue
+			}
 			if reasons = pl.Filter(pi, ni); len(reasons) > 0 {
 				break
 			}
@@ -270,8 +404,17 @@ func (s *cycle) scheduleOne(pi *PodInfo) (*NodeInfo, *Unschedulable) {
 	total := s.total[:len(feasible)]
 	clear(total)
 	scores := s.scores[:len(feasible)]
+	feasibleNodes := s.feasibleNodes[:0]
+	for _, i := range feasible {
+		feasibleNodes = append(feasibleNodes, s.nodes[i])
+	}
+	s.feasibleNodes = feasibleNodes
 	for _, ws := range s.f.Scores {
-		if ps, ok := ws.Plugin.(PreScorer); ok && !ps.PreScore(pi) {
+		if cp, ok := ws.Plugin.(ClusterPreScorer); ok {
+			if !cp.PreScoreCluster(pi, s.snapshot, feasibleNodes) {
+				continue
+			}
+		} else if ps, ok := ws.Plugin.(PreScorer); ok && !ps.PreScore(pi) {
 			continue
 		}
 		for j, i := range feasible {
@@ -291,6 +434,15 @@ func (s *cycle) scheduleOne(pi *PodInfo) (*NodeInfo, *Unschedulable) {
 		}
 	}
 	return s.nodes[feasible[best]], nil
+}
+
+// preFilterError rejects a pod for every node with one message.
+func (s *cycle) preFilterError(msg string) *Unschedulable {
+	reasons := make(map[string]string, len(s.nodes))
+	for _, ni := range s.nodes {
+		reasons[ni.Node.Name] = msg
+	}
+	return &Unschedulable{Message: fmt.Sprintf("0/%d nodes are available: %s.", len(s.nodes), msg), Reasons: reasons}
 }
 
 // fitError aggregates the nodes' reasons (rejected[i] for nodes[i]) like

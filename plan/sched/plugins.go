@@ -58,15 +58,6 @@ func (Unsupported) Name() string { return "Unsupported" }
 func (Unsupported) PreFilter(p *PodInfo) string {
 	s := &p.Pod.Spec
 	var fields []string
-	if s.Affinity != nil && s.Affinity.PodAffinity != nil {
-		fields = append(fields, "spec.affinity.podAffinity")
-	}
-	if s.Affinity != nil && s.Affinity.PodAntiAffinity != nil {
-		fields = append(fields, "spec.affinity.podAntiAffinity")
-	}
-	if len(s.TopologySpreadConstraints) > 0 {
-		fields = append(fields, "spec.topologySpreadConstraints")
-	}
 	if len(s.ResourceClaims) > 0 {
 		fields = append(fields, "spec.resourceClaims")
 	}

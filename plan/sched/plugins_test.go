@@ -460,14 +460,15 @@ func TestPreFilters(t *testing.T) {
 		{"plain", newPod("p"), ""},
 		{"default scheduler", newPod("p", func(p *corev1.Pod) { p.Spec.SchedulerName = corev1.DefaultSchedulerName }), ""},
 		{"everything unsupported", newPod("p", func(p *corev1.Pod) {
-			p.Spec.Affinity = &corev1.Affinity{PodAffinity: &corev1.PodAffinity{}, PodAntiAffinity: &corev1.PodAntiAffinity{}}
-			p.Spec.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{{}}
 			p.Spec.ResourceClaims = []corev1.PodResourceClaim{{}}
 			p.Spec.SchedulingGroup = &corev1.PodSchedulingGroup{}
 			p.Spec.SchedulerName = "volcano"
-		}), "pod uses spec.affinity.podAffinity, spec.affinity.podAntiAffinity, spec.topologySpreadConstraints, spec.resourceClaims, " +
-			"spec.schedulingGroup, which clusterctl's scheduler does not support; " +
+		}), "pod uses spec.resourceClaims, spec.schedulingGroup, which clusterctl's scheduler does not support; " +
 			`pod asks for scheduler "volcano"; clusterctl only implements default-scheduler`},
+		{"pod affinity and topology spread are supported", newPod("p", func(p *corev1.Pod) {
+			p.Spec.Affinity = &corev1.Affinity{PodAffinity: &corev1.PodAffinity{}, PodAntiAffinity: &corev1.PodAntiAffinity{}}
+			p.Spec.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{{}}
+		}), ""},
 	}
 	for _, tt := range tests {
 		if got := (Unsupported{}).PreFilter(NewPodInfo(tt.pod)); got != tt.want {

@@ -54,6 +54,29 @@ type PodInfo struct {
 	required *nodeSelector
 	// preferred are the parsed preferred node affinity terms.
 	preferred []preferredTerm
+
+	// The parsed inter-pod affinity terms; invalid ones are left out and
+	// reported in affinityErrs.
+	requiredAffinity, requiredAntiAffinity   []affinityTerm
+	preferredAffinity, preferredAntiAffinity []weightedAffinityTerm
+	affinityErrs                             []string
+	// The parsed topology spread constraints, by whenUnsatisfiable;
+	// invalid ones are left out and reported in spreadErrs.
+	hardSpread, softSpread []spreadConstraint
+	spreadErrs             []string
+
+	// State is what ClusterPreFilter and ClusterPreScorer plugins computed
+	// for the pod's current scheduling cycle; the framework clears it when
+	// the cycle starts.
+	State CycleState
+}
+
+// writeState keeps a plugin's state for the pod's scheduling cycle.
+func (p *PodInfo) writeState(plugin string, v any) {
+	if p.State == nil {
+		p.State = CycleState{}
+	}
+	p.State[plugin] = v
 }
 
 // NewPodInfo precomputes what the plugins need from a pod.
@@ -86,6 +109,8 @@ func NewPodInfo(p *corev1.Pod) *PodInfo {
 			pi.preferred = append(pi.preferred, preferredTerm{weight: int64(t.Weight), term: newSelectorTerm(t.Preference)})
 		}
 	}
+	pi.parseAffinity()
+	pi.parseSpread()
 	return pi
 }
 
@@ -199,6 +224,12 @@ type NodeInfo struct {
 	NonZeroRequested Requests
 	Pods             int64
 	UsedPorts        []HostPort
+	// PodInfos are the pods, in the order they were added; of them,
+	// PodsWithAffinity are those with pod affinity or anti-affinity terms
+	// and PodsWithRequiredAntiAffinity those with required anti-affinity.
+	PodInfos                     []*PodInfo
+	PodsWithAffinity             []*PodInfo
+	PodsWithRequiredAntiAffinity []*PodInfo
 }
 
 // Add accounts a pod to the node.
@@ -217,6 +248,13 @@ func (n *NodeInfo) Add(p *PodInfo) {
 	}
 	n.Pods++
 	n.UsedPorts = append(n.UsedPorts, p.HostPorts...)
+	n.PodInfos = append(n.PodInfos, p)
+	if p.hasPodAffinity() {
+		n.PodsWithAffinity = append(n.PodsWithAffinity, p)
+	}
+	if len(p.requiredAntiAffinity) > 0 {
+		n.PodsWithRequiredAntiAffinity = append(n.PodsWithRequiredAntiAffinity, p)
+	}
 }
 
 // scalar returns the amount of a scalar resource in r.

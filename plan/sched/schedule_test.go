@@ -132,14 +132,28 @@ func TestScheduleMessages(t *testing.T) {
 		{
 			name: "pre-filter rejection names every node",
 			pods: []*corev1.Pod{newPod("p", func(p *corev1.Pod) {
+				p.Spec.ResourceClaims = []corev1.PodResourceClaim{{}}
+			})},
+			nodes: []Node{node("h1"), node("h2")},
+			want: map[string]Unschedulable{"default/p": {
+				Message: "0/2 nodes are available: pod uses spec.resourceClaims, which clusterctl's scheduler does not support.",
+				Reasons: map[string]string{
+					"h1": "pod uses spec.resourceClaims, which clusterctl's scheduler does not support",
+					"h2": "pod uses spec.resourceClaims, which clusterctl's scheduler does not support",
+				},
+			}},
+		},
+		{
+			name: "an invalid spread constraint rejects the pod everywhere",
+			pods: []*corev1.Pod{newPod("p", func(p *corev1.Pod) {
 				p.Spec.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{{}}
 			})},
 			nodes: []Node{node("h1"), node("h2")},
 			want: map[string]Unschedulable{"default/p": {
-				Message: "0/2 nodes are available: pod uses spec.topologySpreadConstraints, which clusterctl's scheduler does not support.",
+				Message: "0/2 nodes are available: invalid spec.topologySpreadConstraints[0]: maxSkew must be greater than zero.",
 				Reasons: map[string]string{
-					"h1": "pod uses spec.topologySpreadConstraints, which clusterctl's scheduler does not support",
-					"h2": "pod uses spec.topologySpreadConstraints, which clusterctl's scheduler does not support",
+					"h1": "invalid spec.topologySpreadConstraints[0]: maxSkew must be greater than zero",
+					"h2": "invalid spec.topologySpreadConstraints[0]: maxSkew must be greater than zero",
 				},
 			}},
 		},
@@ -278,6 +292,7 @@ func randomCluster(rng *rand.Rand) ([]*corev1.Pod, []Node) {
 					Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(fmt.Sprintf("%dm", rng.IntN(2000)))}}}}
 			})
 		}
+		opts = append(opts, randomInterPod(rng)...)
 		opts = append(opts, created(rng.IntN(5)))
 		pods = append(pods, newPod(fmt.Sprintf("p%02d", i), opts...))
 	}
@@ -395,6 +410,7 @@ func checkInvariants(t *testing.T, pods []*corev1.Pod, nodes []Node, got Result)
 		}
 		add(p, node)
 	}
+	checkInterPodAffinity(t, pods, byName, got)
 	for name, u := range use {
 		n := byName[name]
 		if u.pods > n.Allocatable.Pods || u.cpu > n.Allocatable.CPUMillis || u.mem > n.Allocatable.MemoryBytes {
@@ -452,4 +468,244 @@ func BenchmarkSchedule(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(numPods)*float64(b.N)/b.Elapsed().Seconds(), "pods/s")
+}
+
+// randomInterPod returns random pod labels, inter-pod (anti-)affinity terms
+// and topology spread constraints, over the labels app and zone.
+func randomInterPod(rng *rand.Rand) []podOpt {
+	apps := []string{"x", "y", "z"}
+	keys := []string{hostnameKey, "zone"}
+	var opts []podOpt
+	if rng.IntN(2) == 0 {
+		opts = append(opts, podLabels("app", apps[rng.IntN(3)]))
+	}
+	randomTerm := func() corev1.PodAffinityTerm { return term(keys[rng.IntN(2)], kv("app", apps[rng.IntN(3)])) }
+	if rng.IntN(5) == 0 {
+		opts = append(opts, requiredAntiAffinity(randomTerm()))
+	}
+	if rng.IntN(8) == 0 {
+		opts = append(opts, requiredAffinity(randomTerm()))
+	}
+	if rng.IntN(6) == 0 {
+		opts = append(opts, preferredAntiAffinity(weighted(int32(1+rng.IntN(100)), randomTerm())))
+	}
+	if rng.IntN(8) == 0 {
+		opts = append(opts, preferredAffinity(weighted(int32(1+rng.IntN(100)), randomTerm())))
+	}
+	if rng.IntN(6) == 0 {
+		when := []corev1.UnsatisfiableConstraintAction{corev1.DoNotSchedule, corev1.ScheduleAnyway}[rng.IntN(2)]
+		c := spread(keys[rng.IntN(2)], int32(1+rng.IntN(2)), when)
+		c.LabelSelector = selector("app", apps[rng.IntN(3)])
+		opts = append(opts, spreadOver(c))
+	}
+	return opts
+}
+
+// checkInterPodAffinity checks the required inter-pod (anti-)affinity of
+// the pods placed by got, with a straightforward restatement of the rules
+// for pods in one namespace with matchLabels selectors (as randomInterPod
+// makes them): no pod shares a topology domain with a pod that the
+// required anti-affinity of either selects, unless both were bound before;
+// and for each required affinity term of a placed pod, a pod matching all
+// its terms shares the term's domain, or the pod matches them itself.
+func checkInterPodAffinity(t *testing.T, pods []*corev1.Pod, byName map[string]*Node, got Result) {
+	t.Helper()
+	type placedPod struct {
+		pod  *corev1.Pod
+		node *Node
+		new  bool
+	}
+	var all []placedPod
+	for _, p := range pods {
+		if p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+			continue
+		}
+		if n, ok := byName[p.Spec.NodeName]; ok && p.Spec.NodeName != "" {
+			all = append(all, placedPod{p, n, false})
+		} else if name, ok := got.Bindings[p.Namespace+"/"+p.Name]; ok {
+			all = append(all, placedPod{p, byName[name], true})
+		}
+	}
+	selects := func(term corev1.PodAffinityTerm, owner, target *corev1.Pod) bool {
+		if owner.Namespace != target.Namespace {
+			return false
+		}
+		for k, v := range term.LabelSelector.MatchLabels {
+			if target.Labels[k] != v {
+				return false
+			}
+		}
+		return true
+	}
+	sameDomain := func(a, b *Node, key string) bool {
+		va, oka := a.Labels[key]
+		vb, okb := b.Labels[key]
+		return oka && okb && va == vb
+	}
+	for _, a := range all {
+		aff := a.pod.Spec.Affinity
+		if aff == nil {
+			continue
+		}
+		if aff.PodAntiAffinity != nil {
+			for _, term := range aff.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution {
+				for _, b := range all {
+					if b.pod != a.pod && (a.new || b.new) && selects(term, a.pod, b.pod) && sameDomain(a.node, b.node, term.TopologyKey) {
+						t.Errorf("%s on %s and %s on %s break %s's anti-affinity on %s", a.pod.Name, a.node.Name, b.pod.Name, b.node.Name, a.pod.Name, term.TopologyKey)
+					}
+				}
+			}
+		}
+		if aff.PodAffinity != nil && a.new {
+			terms := aff.PodAffinity.RequiredDuringSchedulingIgnoredDuringExecution
+			matchesAll := func(p *corev1.Pod) bool {
+				for _, term := range terms {
+					if !selects(term, a.pod, p) {
+						return false
+					}
+				}
+				return len(terms) > 0
+			}
+			for _, term := range terms {
+				if _, ok := a.node.Labels[term.TopologyKey]; !ok {
+					t.Errorf("%s on %s, which has no %s", a.pod.Name, a.node.Name, term.TopologyKey)
+				}
+				if matchesAll(a.pod) {
+					continue
+				}
+				if !slices.ContainsFunc(all, func(b placedPod) bool {
+					return b.pod != a.pod && matchesAll(b.pod) && sameDomain(a.node, b.node, term.TopologyKey)
+				}) {
+					t.Errorf("%s on %s without a pod it has affinity to on %s", a.pod.Name, a.node.Name, term.TopologyKey)
+				}
+			}
+		}
+	}
+}
+
+// interPodCluster is 100 nodes in 4 zones and 1,000 unbound pods, 100
+// replicas each of 10 apps, with requests and the given options per app.
+func interPodCluster(opts func(app string) []podOpt) ([]*corev1.Pod, []Node) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	const numNodes, numApps, numReplicas = 100, 10, 100
+	nodes := make([]Node, numNodes)
+	for i := range nodes {
+		nodes[i] = zoned(fmt.Sprintf("node-%03d", i), fmt.Sprintf("zone-%d", i%4), allocatable(32000, 128<<30, 110))
+	}
+	var pods []*corev1.Pod
+	for a := range numApps {
+		app := fmt.Sprintf("app-%d", a)
+		for r := range numReplicas {
+			o := []podOpt{podLabels("app", app), created(r % 60),
+				requests(fmt.Sprintf("%dm", 100+rng.IntN(900)), fmt.Sprintf("%dMi", 128+rng.IntN(1900)))}
+			pods = append(pods, newPod(fmt.Sprintf("%s-%03d", app, r), append(o, opts(app)...)...))
+		}
+	}
+	return pods, nodes
+}
+
+func benchmarkPlacement(b *testing.B, pods []*corev1.Pod, nodes []Node) {
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		res := Schedule(pods, nodes)
+		if len(res.Bindings) != len(pods) {
+			b.Fatalf("%d of %d pods bound; %d unschedulable", len(res.Bindings), len(pods), len(res.Unschedulable))
+		}
+	}
+	b.ReportMetric(float64(len(pods))*float64(b.N)/b.Elapsed().Seconds(), "pods/s")
+}
+
+// BenchmarkScheduleAntiAffinity places 1,000 pods on 100 nodes, each pod
+// with required anti-affinity to its app's other replicas per host (so every
+// node ends with one replica of each of the 10 apps) and preferred
+// anti-affinity to them per zone. Every placement looks at every pod placed
+// before it, as kube-scheduler does.
+func BenchmarkScheduleAntiAffinity(b *testing.B) {
+	pods, nodes := interPodCluster(func(app string) []podOpt {
+		return []podOpt{
+			requiredAntiAffinity(term(hostnameKey, kv("app", app))),
+			preferredAntiAffinity(weighted(100, term(zoneKey, kv("app", app)))),
+		}
+	})
+	benchmarkPlacement(b, pods, nodes)
+}
+
+// BenchmarkScheduleTopologySpread places 1,000 pods on 100 nodes, each app
+// spread over zones (DoNotSchedule, maxSkew 1) and hosts (ScheduleAnyway).
+func BenchmarkScheduleTopologySpread(b *testing.B) {
+	pods, nodes := interPodCluster(func(app string) []podOpt {
+		zone := spread(zoneKey, 1, corev1.DoNotSchedule)
+		zone.LabelSelector = selector("app", app)
+		host := spread(hostnameKey, 1, corev1.ScheduleAnyway)
+		host.LabelSelector = selector("app", app)
+		return []podOpt{spreadOver(zone, host)}
+	})
+	benchmarkPlacement(b, pods, nodes)
+}
+
+// fakeCluster is a filter and score plugin that records its calls, rejects
+// every node it filters and scores nodes by name.
+type fakeCluster struct {
+	skip  bool
+	calls *[]string
+}
+
+func (fakeCluster) Name() string { return "Fake" }
+
+func (f fakeCluster) PreFilterCluster(p *PodInfo, c *Snapshot) (bool, string) {
+	*f.calls = append(*f.calls, fmt.Sprintf("PreFilterCluster %s: %d nodes, state %v", p.Key, len(c.Nodes), p.State))
+	p.writeState("Fake", p.Key)
+	return f.skip, ""
+}
+
+func (f fakeCluster) Filter(p *PodInfo, n *NodeInfo) []string {
+	*f.calls = append(*f.calls, "Filter "+n.Node.Name)
+	return []string{"fake"}
+}
+
+func (f fakeCluster) PreScoreCluster(p *PodInfo, c *Snapshot, feasible []*NodeInfo) bool {
+	var names []string
+	for _, ni := range feasible {
+		names = append(names, ni.Node.Name)
+	}
+	*f.calls = append(*f.calls, fmt.Sprintf("PreScoreCluster %s: %v, state %v", p.Key, names, p.State["Fake"]))
+	return true
+}
+
+func (f fakeCluster) Score(p *PodInfo, n *NodeInfo) int64 {
+	*f.calls = append(*f.calls, "Score "+n.Node.Name)
+	return int64(n.Node.Name[1]) // h1 < h2
+}
+
+func TestClusterPlugins(t *testing.T) {
+	nodes := []Node{node("h1"), node("h2"), node("h3", func(n *Node) { n.Unschedulable = true })}
+	pods := []*corev1.Pod{newPod("a", created(1)), newPod("b", created(2))}
+	var calls []string
+	skipping := &Framework{Filters: []FilterPlugin{NodeUnschedulable{}, fakeCluster{skip: true, calls: &calls}},
+		Scores: []WeightedScore{{fakeCluster{calls: &calls}, 1}}}
+	got := skipping.Schedule(pods, nodes)
+	if diff := cmp.Diff(map[string]string{"default/a": "h2", "default/b": "h2"}, got.Bindings); diff != "" {
+		t.Errorf("bindings (-want +got):\n%s", diff)
+	}
+	want := []string{
+		"PreFilterCluster default/a: 3 nodes, state map[]",
+		"PreScoreCluster default/a: [h1 h2], state default/a", "Score h1", "Score h2",
+		"PreFilterCluster default/b: 3 nodes, state map[]",
+		"PreScoreCluster default/b: [h1 h2], state default/b", "Score h1", "Score h2",
+	}
+	if diff := cmp.Diff(want, calls); diff != "" {
+		t.Errorf("calls (-want +got):\n%s", diff)
+	}
+
+	calls = nil
+	filtering := &Framework{Filters: []FilterPlugin{NodeUnschedulable{}, fakeCluster{calls: &calls}}}
+	got = filtering.Schedule(pods[:1], nodes)
+	if diff := cmp.Diff("0/3 nodes are available: 1 node(s) were unschedulable, 2 fake.", got.Unschedulable["default/a"].Message); diff != "" {
+		t.Errorf("message (-want +got):\n%s", diff)
+	}
+	want = []string{"PreFilterCluster default/a: 3 nodes, state map[]", "Filter h1", "Filter h2"}
+	if diff := cmp.Diff(want, calls); diff != "" {
+		t.Errorf("calls (-want +got):\n%s", diff)
+	}
 }
