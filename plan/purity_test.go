@@ -46,6 +46,10 @@ func purePackages() []purePackage {
 	return []purePackage{
 		{pkg: "plan", checkDeps: true, usesK8s: true, mustDeclare: []string{"AllocatePodCIDRs", "LowerPod", "NodeSpecs"}},
 		{pkg: "plan/sched", checkDeps: true, usesK8s: true, mustDeclare: []string{"Schedule"}},
+		{pkg: "plan/controller", checkDeps: true, usesK8s: true, mustDeclare: []string{"RefOf"}},
+		{pkg: "plan/jobs", checkDeps: true, usesK8s: true, mustDeclare: []string{"ReconcileJobs"}},
+		{pkg: "plan/autoscale", checkDeps: true, usesK8s: true, mustDeclare: []string{"Recommend"}},
+		{pkg: "plan/cronsched", checkDeps: true, usesK8s: true, mustDeclare: []string{"Parse"}},
 		{pkg: "nodeapi", checkDeps: true, mustDeclare: []string{"DecodeNodeSpec", "CheckFence"}},
 		{pkg: "manifest", checkDeps: true, usesK8s: true, edgeFiles: []string{"read.go"}, mustDeclare: []string{"Decode", "Encode", "DecodeStored"}},
 		{pkg: "inventory", edgeFiles: []string{"load.go", "save.go", "lock.go", "credentials.go"}, mustDeclare: []string{"Parse", "Marshal"}},
