@@ -7,11 +7,12 @@
 // imports the embedded sandbox image (agentlet/pause) with ctr, loads its
 // iptables rules rendered by the pure agentlet/netfilter package through
 // agentlet/iptables, runs the spec's pods (agentlet/pods, with probes from
-// agentlet/probe) and publishes a nodeapi.NodeStatus. `agentlet logs` reads
+// agentlet/probe), measures the host's and the pods' CPU and memory
+// (agentlet/usage) and publishes a nodeapi.NodeStatus. `agentlet logs` reads
 // the CRI log files (agentlet/podlogs); `agentlet exec` runs commands in
 // containers (CRI ExecSync, or `ctr tasks exec` when interactive). Each edge
 // is a small interface defined here (Runtime, ImageImporter, Iptables,
-// PodRuntime) with a real and a fake implementation.
+// PodRuntime, UsageSampler) with a real and a fake implementation.
 //
 // The package must stay small: no text/template, html/template, k8s.io/api,
 // urfave/cli or YAML in its import graph (a test checks).
@@ -36,6 +37,7 @@ import (
 	"github.com/clusterctl/clusterctl/agentlet/iptables"
 	"github.com/clusterctl/clusterctl/agentlet/pause"
 	"github.com/clusterctl/clusterctl/agentlet/routes"
+	resusage "github.com/clusterctl/clusterctl/agentlet/usage"
 	"github.com/clusterctl/clusterctl/nodeapi"
 	"github.com/clusterctl/clusterctl/version"
 )
@@ -192,12 +194,16 @@ func daemonCmd(ctx context.Context, env Env, args []string) error {
 	interval := fs.Duration("interval", DefaultInterval, "tick interval of the node loop")
 	cniDir := fs.String("cni-conf-dir", DefaultCNIConfDir, "directory of the CNI network configs containerd uses")
 	ctrPath := fs.String("ctr", "ctr", "containerd's ctr tool, used to import the sandbox image")
+	usageInterval := fs.Duration("usage-interval", DefaultUsageInterval, "time between two CPU and memory usage samples (the window CPU rates are averaged over; at most one per tick); 0 disables")
 	po := podFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if *interval < 100*time.Millisecond {
 		return &usageError{fmt.Errorf("--interval %s: must be at least 100ms", *interval)}
+	}
+	if *usageInterval < 0 {
+		return &usageError{fmt.Errorf("--usage-interval %s: must not be negative", *usageInterval)}
 	}
 	socket, err := cri.SocketPath(*endpoint)
 	if err != nil {
@@ -271,6 +277,9 @@ func daemonCmd(ctx context.Context, env Env, args []string) error {
 		DNS:        &clusterdns.Runner{},
 		Routes:     routes.Syncer{Host: routes.Exec{}},
 		Services:   &iptables.ServiceSyncer{IPT: iptables.Exec{}},
+	}
+	if *usageInterval > 0 {
+		d.Usage, d.UsageInterval = &resusage.Sampler{Runtime: client}, *usageInterval
 	}
 	err = d.Run(ctx, wake)
 	log.Info("daemon stopped")

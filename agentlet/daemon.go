@@ -26,6 +26,11 @@ const pauseRef = version.PauseImage
 // DefaultInterval is the daemon's tick interval.
 const DefaultInterval = 2 * time.Second
 
+// DefaultUsageInterval is the time between two resource usage samples:
+// the window CPU rates are averaged over (kubelet's cAdvisor samples every
+// 10 s, metrics-server scrapes every 15 s).
+const DefaultUsageInterval = 10 * time.Second
+
 // DefaultCNIConfDir is where containerd's CRI looks for CNI network configs.
 const DefaultCNIConfDir = "/etc/cni/net.d"
 
@@ -75,6 +80,19 @@ type DNSServer interface {
 	Close() error
 }
 
+// ReasonUsageFailed is the event reason of resource usage sampling errors.
+const ReasonUsageFailed = "UsageSampleFailed"
+
+// UsageSampler measures the host's and the pods' resource usage.
+// *usage.Sampler is the real one.
+type UsageSampler interface {
+	// SampleNode returns the host's usage since the last call (nil for the first).
+	SampleNode(now time.Time) (*nodeapi.NodeUsage, error)
+	// SamplePods returns the usage of the pods, by UID, whose running
+	// containers all have two samples (one CRI call).
+	SamplePods(ctx context.Context, now time.Time) (map[string]*nodeapi.PodUsage, error)
+}
+
 // Event reasons of host-gw route and service rule errors.
 const (
 	ReasonRoutesFailed   = "RoutesFailed"
@@ -117,6 +135,11 @@ type Daemon struct {
 	// Routes and Services converge host-gw routes and service rules (nil:
 	// not managed).
 	Routes, Services NetSyncer
+	// Usage measures resource usage (*usage.Sampler in production; nil:
+	// none is reported), every UsageInterval and at most once per tick
+	// (0: every tick).
+	Usage         UsageSampler
+	UsageInterval time.Duration
 
 	state daemonState
 }
@@ -134,6 +157,9 @@ type daemonState struct {
 	specErr     string
 	ticked      bool
 	pods        []nodeapi.PodStatus // last pod statuses
+	usageAt     time.Time           // when usage was last sampled
+	podUsage    map[string]*nodeapi.PodUsage
+	nodeUsage   *nodeapi.NodeUsage
 }
 
 // restore picks up the status a previous daemon published (the run
@@ -236,6 +262,9 @@ func (d *Daemon) Tick(ctx context.Context) (*nodeapi.NodeStatus, error) {
 		report(ReasonPodSyncFailed, err)
 		d.state.pods = statuses
 	}
+	if d.Usage != nil {
+		d.sampleUsage(ctx, o, report)
+	}
 
 	if o.spec != nil {
 		o.rulesErr = d.ensureBaseRules(ctx, o.spec)
@@ -332,8 +361,51 @@ func (d *Daemon) buildStatus(o observation, facts HostFacts, now time.Time) *nod
 	}
 	st.Conditions = mergeConditions(prev, conds, now)
 	st.RecentErrors = d.state.events
-	st.Pods = d.state.pods
+	st.Pods = withUsage(d.state.pods, d.state.podUsage)
+	st.Usage = d.state.nodeUsage
 	return st
+}
+
+// sampleUsage measures resource usage when a sample is due: the host's
+// from /proc, the pods' with one CRI call when the runtime answers. What
+// cannot be measured is reported as absent, never as a stale number.
+func (d *Daemon) sampleUsage(ctx context.Context, o observation, report func(string, error)) {
+	now := d.Now()
+	// A tick a little early (a wake) still samples, rather than one interval late.
+	if !d.state.usageAt.IsZero() && now.Sub(d.state.usageAt) < d.UsageInterval*9/10 {
+		return
+	}
+	d.state.usageAt = now
+	d.state.nodeUsage, d.state.podUsage = nil, nil
+	node, err := d.Usage.SampleNode(now)
+	report(ReasonUsageFailed, err)
+	if err == nil {
+		d.state.nodeUsage = node
+	}
+	if d.Pods == nil || o.versionErr != nil {
+		return
+	}
+	cctx, cancel := context.WithTimeout(ctx, max(d.Interval, time.Second))
+	defer cancel()
+	pods, err := d.Usage.SamplePods(cctx, now)
+	report(ReasonUsageFailed, err)
+	if err == nil {
+		d.state.podUsage = pods
+	}
+}
+
+// withUsage returns a copy of the pod statuses (the pod runtime keeps the
+// slice it returned) with each pod's last measured usage, nil for none.
+func withUsage(pods []nodeapi.PodStatus, usage map[string]*nodeapi.PodUsage) []nodeapi.PodStatus {
+	if len(pods) == 0 {
+		return pods
+	}
+	out := make([]nodeapi.PodStatus, len(pods))
+	copy(out, pods)
+	for i := range out {
+		out[i].Usage = usage[out[i].UID]
+	}
+	return out
 }
 
 // podGate says whether pod sandboxes can be created: the sandbox image is

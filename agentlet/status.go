@@ -114,8 +114,9 @@ func localStatus(facts HostFacts, factsErr error, spec *nodeapi.NodeSpec, specEr
 
 // viewStatus decides what `agentlet status` reports from a published
 // status: as is when its daemon is alive and its heartbeat fresh, otherwise
-// with DaemonRunning=false and Ready=False. The replaced Ready condition's
-// transition time is the last heartbeat, so it is stable across calls.
+// with DaemonRunning=false, Ready=False and no resource usage (nobody
+// measures it any more). The replaced Ready condition's transition time is
+// the last heartbeat, so it is stable across calls.
 func viewStatus(pub *nodeapi.NodeStatus, alive bool, now time.Time) *nodeapi.NodeStatus {
 	st := *pub
 	st.Conditions = append([]nodeapi.Condition(nil), pub.Conditions...)
@@ -129,6 +130,7 @@ func viewStatus(pub *nodeapi.NodeStatus, alive bool, now time.Time) *nodeapi.Nod
 	if st.DaemonRunning {
 		return &st
 	}
+	st.Usage, st.Pods = nil, withUsage(pub.Pods, nil)
 	ready := nodeapi.Condition{Type: nodeapi.ConditionReady, Status: nodeapi.False, LastTransitionTime: pub.HeartbeatAt}
 	if alive {
 		ready.Reason = ReasonHeartbeatStale

@@ -55,6 +55,8 @@ func TestViewStatus(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			pub := publishedStatus(hb, true)
 			pub.HeartbeatIntervalMillis = tt.interval
+			pub.Usage = &nodeapi.NodeUsage{CPUMillis: 10, Timestamp: hb}
+			pub.Pods = []nodeapi.PodStatus{{UID: "u1", Usage: &nodeapi.PodUsage{CPUMillis: 5, Timestamp: hb}}}
 			orig := *pub
 			origConds := append([]nodeapi.Condition(nil), pub.Conditions...)
 			got := viewStatus(pub, tt.alive, hb.Add(tt.age))
@@ -73,7 +75,10 @@ func TestViewStatus(t *testing.T) {
 					t.Error("other conditions must be kept as last published")
 				}
 			}
-			if !cmp.Equal(origConds, pub.Conditions) || orig.DaemonRunning != pub.DaemonRunning {
+			if hasUsage := got.Usage != nil && got.Pods[0].Usage != nil; hasUsage != tt.wantRunning {
+				t.Errorf("usage reported = %v, want %v (only from a running daemon)", hasUsage, tt.wantRunning)
+			}
+			if !cmp.Equal(origConds, pub.Conditions) || orig.DaemonRunning != pub.DaemonRunning || pub.Usage == nil || pub.Pods[0].Usage == nil {
 				t.Error("viewStatus modified its input")
 			}
 		})

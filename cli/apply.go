@@ -8,11 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -21,6 +23,7 @@ import (
 	"github.com/clusterctl/clusterctl/manifest"
 	"github.com/clusterctl/clusterctl/nodeapi"
 	"github.com/clusterctl/clusterctl/plan"
+	"github.com/clusterctl/clusterctl/plan/controller"
 	"github.com/clusterctl/clusterctl/playbooks"
 	"github.com/clusterctl/clusterctl/reconcile"
 )
@@ -136,7 +139,9 @@ func prepareApply(cl *reconcile.Cluster, objs []manifest.Object, defaultNS strin
 			problems = append(problems, fmt.Sprintf("%s:%d: kind %s is not supported", o.File, o.Line, o.Kind))
 			continue
 		}
-		if o.Kind != "Namespace" {
+		if manifest.ClusterScoped(o.Kind) {
+			meta.Namespace, o.Namespace = "", ""
+		} else {
 			if meta.Namespace == "" {
 				meta.Namespace = defaultNS
 			}
@@ -150,9 +155,13 @@ func prepareApply(cl *reconcile.Cluster, objs []manifest.Object, defaultNS strin
 		if !found {
 			meta.UID = types.UID(newUID())
 			meta.CreationTimestamp = metav1.NewTime(now)
+			if hasSpec(o.Obj) {
+				meta.Generation = 1
+			}
 			continue
 		}
 		meta.UID, meta.CreationTimestamp = old.meta.UID, old.meta.CreationTimestamp
+		carryOver(o.Obj, old.obj, meta, old.meta)
 		if pod, ok := o.Obj.(*corev1.Pod); ok {
 			oldPod := old.obj.(*corev1.Pod)
 			pod.Spec.NodeName = oldPod.Spec.NodeName
@@ -177,6 +186,65 @@ func prepareApply(cl *reconcile.Cluster, objs []manifest.Object, defaultNS strin
 	}
 	return actions, problems
 }
+
+// controllerAnnotations are annotation prefixes the controllers own: an
+// applied manifest without them keeps the stored values, as kubectl apply
+// (which only manages what the manifest says) does.
+func controllerAnnotations() []string {
+	return []string{"deployment.kubernetes.io/", "autoscaling.clusterctl.io/", "batch.kubernetes.io/", "kubectl.kubernetes.io/restartedAt"}
+}
+
+// hasSpec reports whether obj has a spec (and so a metadata.generation).
+func hasSpec(obj any) bool {
+	v := reflect.ValueOf(obj)
+	return v.Kind() == reflect.Pointer && v.Elem().Kind() == reflect.Struct && v.Elem().FieldByName("Spec").IsValid()
+}
+
+// carryOver keeps what the API server and controllers own when an object is
+// applied again: its status, the controller annotations the manifest does
+// not set, and metadata.generation, which moves on when the spec changes.
+func carryOver(obj, old any, meta, oldMeta *metav1.ObjectMeta) {
+	nv, ov := reflect.ValueOf(obj).Elem(), reflect.ValueOf(old).Elem()
+	if st := nv.FieldByName("Status"); st.IsValid() && st.CanSet() && !isPod(obj) {
+		st.Set(ov.FieldByName("Status"))
+	}
+	for k, v := range oldMeta.Annotations {
+		if _, set := meta.Annotations[k]; set {
+			continue
+		}
+		for _, prefix := range controllerAnnotations() {
+			if strings.HasPrefix(k, prefix) {
+				if meta.Annotations == nil {
+					meta.Annotations = map[string]string{}
+				}
+				meta.Annotations[k] = v
+			}
+		}
+	}
+	if job, ok := obj.(*batchv1.Job); ok {
+		// The selector and pod labels generated for the Job's uid.
+		oldJob := old.(*batchv1.Job)
+		if job.Spec.Selector == nil && (job.Spec.ManualSelector == nil || !*job.Spec.ManualSelector) {
+			job.Spec.Selector = oldJob.Spec.Selector
+			for k, v := range oldJob.Spec.Template.Labels {
+				if _, set := job.Spec.Template.Labels[k]; !set && (strings.Contains(k, "job-name") || strings.Contains(k, "controller-uid")) {
+					if job.Spec.Template.Labels == nil {
+						job.Spec.Template.Labels = map[string]string{}
+					}
+					job.Spec.Template.Labels[k] = v
+				}
+			}
+		}
+	}
+	if spec := nv.FieldByName("Spec"); spec.IsValid() {
+		meta.Generation = oldMeta.Generation
+		if !jsonEqual(spec.Interface(), ov.FieldByName("Spec").Interface()) {
+			meta.Generation++
+		}
+	}
+}
+
+func isPod(obj any) bool { _, ok := obj.(*corev1.Pod); return ok }
 
 // allocateServices gives the applied Services their cluster IPs and node
 // ports, keeping stored allocations (plan.AllocateServices).
@@ -259,8 +327,7 @@ func reconcileOnce(c *cli.Context, env *Env, inv *inventory.Inventory, dry bool,
 	}
 	fleet := playbooks.Connect(c.Context, inv.HostNames(), dialer(c, env, inv), c.Int("parallel"))
 	defer fleet.Close()
-	res, err := reconcile.Run(c.Context, inv, fleet, reconcile.Options{RegistryAuth: auth, Writer: writer(),
-		Now: time.Now().UTC().Truncate(time.Second), DryRun: dry})
+	res, err := reconcile.Run(c.Context, inv, fleet, loopOptions(auth, dry))
 	if err != nil {
 		return nil, err
 	}
@@ -273,6 +340,13 @@ func reportAndWait(c *cli.Context, env *Env, inv *inventory.Inventory, fleet *pl
 		if err := inventory.Save(inv); err != nil {
 			return fmt.Errorf("save inventory: %w", err)
 		}
+	}
+	for _, e := range res.Controllers.Events {
+		w := env.Out
+		if e.Type == controller.EventWarning {
+			w = env.Err
+		}
+		fmt.Fprintf(w, "%s/%s: %s\n", strings.ToLower(e.Object.Kind), e.Object.Name, e.Message)
 	}
 	for _, k := range reconcile.SortedKeys(res.Bindings) {
 		fmt.Fprintf(env.Out, "pod/%s scheduled to %s\n", nameOf(k), res.Bindings[k])
@@ -309,8 +383,7 @@ func reportAndWait(c *cli.Context, env *Env, inv *inventory.Inventory, fleet *pl
 	}
 	// The pods waited for now have IPs and readiness: one more loop puts
 	// them into their Services' endpoints on every node.
-	res, err := reconcile.Run(c.Context, inv, fleet, reconcile.Options{RegistryAuth: auth, Writer: writer(),
-		Now: time.Now().UTC().Truncate(time.Second)})
+	res, err := reconcile.Run(c.Context, inv, fleet, loopOptions(auth, false))
 	if err != nil {
 		return err
 	}
@@ -325,6 +398,12 @@ func reportAndWait(c *cli.Context, env *Env, inv *inventory.Inventory, fleet *pl
 		}
 	}
 	return nil
+}
+
+// loopOptions are the options of one cluster loop run now by this user.
+func loopOptions(auth []nodeapi.RegistryAuth, dry bool) reconcile.Options {
+	return reconcile.Options{RegistryAuth: auth, Writer: writer(), Now: time.Now().UTC().Truncate(time.Second), DryRun: dry,
+		Seed: newUID(), LoadLocation: time.LoadLocation}
 }
 
 func nameOf(key string) string {
@@ -405,6 +484,28 @@ func kindOf(resource string) (string, bool) {
 		return "Endpoints", true
 	case "endpointslice", "endpointslices":
 		return "EndpointSlice", true
+	case "deployment", "deployments", "deploy":
+		return "Deployment", true
+	case "replicaset", "replicasets", "rs":
+		return "ReplicaSet", true
+	case "replicationcontroller", "replicationcontrollers", "rc":
+		return "ReplicationController", true
+	case "daemonset", "daemonsets", "ds":
+		return "DaemonSet", true
+	case "statefulset", "statefulsets", "sts":
+		return "StatefulSet", true
+	case "job", "jobs":
+		return "Job", true
+	case "cronjob", "cronjobs", "cj":
+		return "CronJob", true
+	case "horizontalpodautoscaler", "horizontalpodautoscalers", "hpa":
+		return "HorizontalPodAutoscaler", true
+	case "persistentvolumeclaim", "persistentvolumeclaims", "pvc":
+		return "PersistentVolumeClaim", true
+	case "persistentvolume", "persistentvolumes", "pv":
+		return "PersistentVolume", true
+	case "storageclass", "storageclasses", "sc":
+		return "StorageClass", true
 	}
 	return "", false
 }
@@ -424,7 +525,7 @@ func runDelete(c *cli.Context, env *Env) error {
 		}
 		for _, o := range objs {
 			n := o.Namespace
-			if n == "" && o.Kind != "Namespace" {
+			if n == "" && !manifest.ClusterScoped(o.Kind) {
 				n = ns
 			}
 			targets = append(targets, target{o.Kind, n, o.Name})
@@ -435,11 +536,11 @@ func runDelete(c *cli.Context, env *Env) error {
 		}
 		kind, ok := kindOf(args[0])
 		if !ok {
-			return withCode(ExitUsage, fmt.Errorf("delete: unknown resource type %q (pods, configmaps, secrets, namespaces, services, endpoints, endpointslices)", args[0]))
+			return withCode(ExitUsage, fmt.Errorf("delete: unknown resource type %q (pods, configmaps, secrets, namespaces, services, endpoints, endpointslices, deployments, replicasets, replicationcontrollers, daemonsets, statefulsets, jobs, cronjobs, hpa, pvc, pv, storageclasses)", args[0]))
 		}
 		for _, name := range args[1:] {
 			n := ns
-			if kind == "Namespace" {
+			if manifest.ClusterScoped(kind) {
 				n = ""
 			}
 			targets = append(targets, target{kind, n, name})
@@ -451,13 +552,25 @@ func runDelete(c *cli.Context, env *Env) error {
 	}
 	defer unlock()
 	var missing []string
+	// Deleted pods are waited for by UID: a controller may re-create a pod
+	// of the same name (a StatefulSet's) at once.
+	before, err := reconcile.Load(inv)
+	if err != nil {
+		return err
+	}
+	uidOf := func(ns, name string) string {
+		if p, ok := before.Pod(ns, name); ok {
+			return string(p.UID)
+		}
+		return ""
+	}
 	var gonePods []string
 	for _, t := range targets {
 		if t.kind == "Namespace" {
 			for _, o := range slices.Clone(inv.Objects()) {
 				if o.Namespace == t.name && inv.DeleteObject(o.Kind, o.Namespace, o.Name) {
 					if o.Kind == "Pod" {
-						gonePods = append(gonePods, reconcile.Key(o.Namespace, o.Name))
+						gonePods = append(gonePods, uidOf(o.Namespace, o.Name))
 					}
 					fmt.Fprintf(env.Out, "%s/%s deleted (namespace %s)\n", strings.ToLower(o.Kind), o.Name, t.name)
 				}
@@ -470,7 +583,7 @@ func runDelete(c *cli.Context, env *Env) error {
 			continue
 		}
 		if t.kind == "Pod" {
-			gonePods = append(gonePods, reconcile.Key(t.ns, t.name))
+			gonePods = append(gonePods, uidOf(t.ns, t.name))
 		}
 		fmt.Fprintf(env.Out, "%s/%s deleted\n", strings.ToLower(t.kind), t.name)
 	}
@@ -487,8 +600,8 @@ func runDelete(c *cli.Context, env *Env) error {
 	return reconcileAndReport(c, env, inv, false, wait)
 }
 
-// waitPodsGone polls until no node reports the deleted pods.
-func waitPodsGone(c *cli.Context, fleet *playbooks.Fleet, pods []string) error {
+// waitPodsGone polls until no node reports the deleted pods (by UID).
+func waitPodsGone(c *cli.Context, fleet *playbooks.Fleet, uids []string) error {
 	deadline := time.Now().Add(c.Duration("timeout"))
 	for {
 		left := 0
@@ -497,10 +610,8 @@ func waitPodsGone(c *cli.Context, fleet *playbooks.Fleet, pods []string) error {
 				continue
 			}
 			for _, p := range o.Status.Pods {
-				for _, k := range pods {
-					if reconcile.Key(p.Namespace, p.Name) == k {
-						left++
-					}
+				if slices.Contains(uids, p.UID) {
+					left++
 				}
 			}
 		}

@@ -111,7 +111,7 @@ func getCommand(env *Env) *cli.Command {
 	return &cli.Command{
 		Name:  "get",
 		Usage: "list objects",
-		Subcommands: []*cli.Command{getPodsCommand(env), getServicesCommand(env), getEndpointsCommand(env),
+		Subcommands: append([]*cli.Command{getPodsCommand(env), getServicesCommand(env), getEndpointsCommand(env),
 			getStoredCommand(env, "ConfigMap", "configmaps", "configmap", "cm"),
 			getStoredCommand(env, "Secret", "secrets", "secret"),
 			getStoredCommand(env, "Namespace", "namespaces", "namespace", "ns"), {
@@ -127,8 +127,16 @@ func getCommand(env *Env) *cli.Command {
 					}
 					return printNodes(env.Out, c.String("output"), inv, nodes, time.Now())
 				},
-			}},
+			}}, getWorkloadsCommands(env)...),
 	}
+}
+
+func getWorkloadsCommands(env *Env) []*cli.Command {
+	var out []*cli.Command
+	for _, wk := range workloadKinds() {
+		out = append(out, getWorkloadsCommand(env, wk))
+	}
+	return out
 }
 
 func describeCommand(env *Env) *cli.Command {

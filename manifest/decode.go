@@ -152,6 +152,9 @@ type sink struct {
 	// set to null to decode the rest; problems at or below them would only
 	// repeat the type problem ("required").
 	suppress []path
+	// stored is set when decoding what the CLI stored: fields the CLI
+	// generated itself (a Job's selector) are fine there.
+	stored bool
 }
 
 // objectLine is the file line where the object starts.
@@ -216,7 +219,7 @@ func (s *sink) atLine(line int, p path, format string, a ...any) {
 }
 
 func (d *decoder) decodeObject(in objectInput, prefix path, inList bool) ([]decoded, []Problem) {
-	s := &sink{in: &in, prefix: prefix}
+	s := &sink{in: &in, prefix: prefix, stored: d.stored}
 	hadDups := s.duplicateKeys()
 	apiVersion, kind, ok := s.typeMeta()
 	if !ok {

@@ -1,6 +1,7 @@
 package manifest
 
 import (
+	"reflect"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -54,8 +55,9 @@ const (
 	namespaceNameLabel                   = "kubernetes.io/metadata.name"
 )
 
-func defaultPod(pod *corev1.Pod) {
-	spec := &pod.Spec
+func defaultPod(pod *corev1.Pod) { defaultPodSpec(&pod.Spec) }
+
+func defaultPodSpec(spec *corev1.PodSpec) {
 	if spec.RestartPolicy == "" {
 		spec.RestartPolicy = corev1.RestartPolicyAlways
 	}
@@ -256,11 +258,12 @@ func clearSystemFields(obj runtime.Object) {
 		m.SetSelfLink("")
 		m.SetManagedFields(nil)
 	}
-	switch o := obj.(type) {
-	case *corev1.Pod:
-		o.Status = corev1.PodStatus{}
-	case *corev1.Service:
-		o.Status = corev1.ServiceStatus{}
+	// The API server ignores a manifest's status on create: every kind's
+	// Status field is zeroed (a Namespace's phase is defaulted again).
+	if v := reflect.ValueOf(obj); v.Kind() == reflect.Pointer && v.Elem().Kind() == reflect.Struct {
+		if st := v.Elem().FieldByName("Status"); st.IsValid() && st.CanSet() {
+			st.Set(reflect.Zero(st.Type()))
+		}
 	}
 }
 

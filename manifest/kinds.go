@@ -29,6 +29,18 @@ func supportedKinds() []kindInfo {
 		{"v1", "Service"},
 		{"v1", "Endpoints"},
 		{"discovery.k8s.io/v1", "EndpointSlice"},
+		{"apps/v1", "Deployment"},
+		{"apps/v1", "ReplicaSet"},
+		{"apps/v1", "DaemonSet"},
+		{"apps/v1", "StatefulSet"},
+		{"apps/v1", "ControllerRevision"},
+		{"v1", "ReplicationController"},
+		{"batch/v1", "Job"},
+		{"batch/v1", "CronJob"},
+		{"autoscaling/v2", "HorizontalPodAutoscaler"},
+		{"v1", "PersistentVolumeClaim"},
+		{"v1", "PersistentVolume"},
+		{"storage.k8s.io/v1", "StorageClass"},
 	}
 }
 
@@ -47,6 +59,15 @@ func isSupported(apiVersion, kind string) bool {
 		if k.apiVersion == apiVersion && k.kind == kind {
 			return true
 		}
+	}
+	return false
+}
+
+// ClusterScoped reports whether objects of kind have no namespace.
+func ClusterScoped(kind string) bool {
+	switch kind {
+	case "Namespace", "PersistentVolume", "StorageClass":
+		return true
 	}
 	return false
 }

@@ -9,8 +9,12 @@ import (
 	"slices"
 	"strings"
 
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	storagev1 "k8s.io/api/storage/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/api/validate/content"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -64,6 +68,49 @@ func (s *sink) defaultAndValidate(obj runtime.Object) {
 		defaultEndpointSlice(o)
 		s.validateMeta(&o.ObjectMeta, validation.IsDNS1123Subdomain, true)
 		s.validateEndpointSlice(o)
+	case *appsv1.Deployment:
+		defaultDeployment(o)
+		s.validateMeta(&o.ObjectMeta, validation.IsDNS1123Subdomain, true)
+		s.validateDeployment(o)
+	case *appsv1.ReplicaSet:
+		defaultReplicaSet(o)
+		s.validateMeta(&o.ObjectMeta, validation.IsDNS1123Subdomain, true)
+		s.validateReplicaSet(o)
+	case *corev1.ReplicationController:
+		defaultReplicationController(o)
+		s.validateMeta(&o.ObjectMeta, validation.IsDNS1123Subdomain, true)
+		s.validateReplicationController(o)
+	case *appsv1.DaemonSet:
+		defaultDaemonSet(o)
+		s.validateMeta(&o.ObjectMeta, validation.IsDNS1123Subdomain, true)
+		s.validateDaemonSet(o)
+	case *appsv1.StatefulSet:
+		defaultStatefulSet(o)
+		s.validateMeta(&o.ObjectMeta, validation.IsDNS1123Label, true)
+		s.validateStatefulSet(o)
+	case *batchv1.Job:
+		defaultJobSpec(&o.Spec)
+		s.validateMeta(&o.ObjectMeta, validation.IsDNS1123Subdomain, true)
+		s.validateJobSpec(&o.Spec, path{}.field("spec"))
+	case *batchv1.CronJob:
+		defaultCronJob(o)
+		s.validateMeta(&o.ObjectMeta, validation.IsDNS1123Subdomain, true)
+		s.validateCronJob(o)
+	case *autoscalingv2.HorizontalPodAutoscaler:
+		defaultHPA(o)
+		s.validateMeta(&o.ObjectMeta, validation.IsDNS1123Subdomain, true)
+		s.validateHPA(o)
+	case *corev1.PersistentVolumeClaim:
+		defaultPVCSpec(&o.Spec)
+		s.validateMeta(&o.ObjectMeta, validation.IsDNS1123Subdomain, true)
+		s.pvcSpec(path{}.field("spec"), &o.Spec)
+	case *corev1.PersistentVolume:
+		defaultPV(o)
+		s.validateMeta(&o.ObjectMeta, validation.IsDNS1123Subdomain, false)
+		s.validatePV(o)
+	case *storagev1.StorageClass:
+		defaultStorageClass(o)
+		s.validateMeta(&o.ObjectMeta, validation.IsDNS1123Subdomain, false)
 	}
 }
 
@@ -108,8 +155,12 @@ func (s *sink) validateMeta(m *metav1.ObjectMeta, isName func(string) []string, 
 // --- Pod ---
 
 func (s *sink) validatePod(pod *corev1.Pod) {
-	spec := &pod.Spec
-	sp := path{}.field("spec")
+	s.validatePodSpec(&pod.Spec, path{}.field("spec"))
+}
+
+// validatePodSpec checks a pod spec found at sp (a Pod's spec or a
+// workload's pod template spec).
+func (s *sink) validatePodSpec(spec *corev1.PodSpec, sp path) {
 	if len(spec.Containers) == 0 {
 		s.at(sp.field("containers"), "at least one container is required")
 	}
@@ -140,7 +191,7 @@ func (s *sink) validatePod(pod *corev1.Pod) {
 			s.at(sp.field("nodeName"), "invalid node name %q: %s", spec.NodeName, msgs(errs))
 		}
 	}
-	volumes := s.validateVolumes(spec.Volumes)
+	volumes := s.validateVolumes(spec.Volumes, sp.field("volumes"))
 	names := make(map[string]path)
 	hostPorts := make(map[string]path)
 	for i := range spec.InitContainers {
@@ -153,16 +204,16 @@ func (s *sink) validatePod(pod *corev1.Pod) {
 
 // supportedVolumeTypes are the volume sources clusterctl can provide.
 func supportedVolumeTypes() []string {
-	return []string{"emptyDir", "hostPath", "configMap", "secret", "projected"}
+	return []string{"emptyDir", "hostPath", "configMap", "secret", "projected", "persistentVolumeClaim"}
 }
 
 // validateVolumes checks the pod's volumes and returns their names.
-func (s *sink) validateVolumes(vols []corev1.Volume) map[string]bool {
+func (s *sink) validateVolumes(vols []corev1.Volume, base path) map[string]bool {
 	names := make(map[string]bool)
 	first := make(map[string]int)
 	for i := range vols {
 		v := &vols[i]
-		vp := path{}.field("spec").field("volumes").index(i)
+		vp := base.index(i)
 		switch errs := validation.IsDNS1123Label(v.Name); {
 		case v.Name == "":
 			s.at(vp.field("name"), "required")

@@ -223,6 +223,34 @@ type Resources struct {
 	Pods        int64 `json:"pods"`
 }
 
+// Sources of NodeUsage.
+const (
+	// UsageSourceProc: /proc/stat and /proc/meminfo, the kernel's view of
+	// the whole machine (every process, not only pods; in the local lab,
+	// where hosts share one kernel, every host reports the same machine).
+	UsageSourceProc = "proc"
+)
+
+// NodeUsage is the host's resource usage over one sampling window, what
+// `kubectl top nodes` shows: to be compared with Capacity/Allocatable.
+type NodeUsage struct {
+	// CPUMillis is the average CPU busy over the window in millicores:
+	// user+nice+system+irq+softirq time of /proc/stat's cpu line (guest
+	// time included in user and nice; idle, iowait and steal not counted).
+	CPUMillis int64 `json:"cpuMillis"`
+	// MemoryWorkingSetBytes is MemTotal − MemFree − Inactive(file) from
+	// /proc/meminfo at Timestamp: memory in use minus the file cache the
+	// kernel reclaims first (the root cgroup's usage − inactive_file that
+	// kubelet reports, plus kernel memory no cgroup is charged for).
+	MemoryWorkingSetBytes int64 `json:"memoryWorkingSetBytes"`
+	// Timestamp is when the counters were read; the window ends there.
+	Timestamp time.Time `json:"timestamp"`
+	// WindowMillis is how long the CPU average was taken over.
+	WindowMillis int64 `json:"windowMillis"`
+	// Source says where the numbers come from (UsageSourceProc).
+	Source string `json:"source"`
+}
+
 // RuntimeInfo describes the container runtime as seen through CRI.
 type RuntimeInfo struct {
 	Endpoint   string `json:"endpoint"`
@@ -269,6 +297,9 @@ type NodeStatus struct {
 	HeartbeatIntervalMillis int64 `json:"heartbeatIntervalMillis,omitempty"`
 	// Pods is the state of every pod agentlet runs, sorted by namespace/name.
 	Pods []PodStatus `json:"pods,omitempty"`
+	// Usage is the whole host's measured CPU and memory; nil until the
+	// daemon has taken two samples, and when it is not running.
+	Usage *NodeUsage `json:"usage,omitempty"`
 	// DaemonRunning is false when `agentlet status` found no live daemon and
 	// answered from the last published file (or from nothing).
 	DaemonRunning bool `json:"daemonRunning"`

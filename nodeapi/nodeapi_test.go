@@ -1,6 +1,7 @@
 package nodeapi
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -109,4 +110,35 @@ func FuzzDecodeNodeSpec(f *testing.F) {
 			t.Errorf("decoded spec does not validate: %+v", s)
 		}
 	})
+}
+
+// TestUsageJSON pins the wire names of the usage fields and that statuses
+// without usage encode as before (older CLIs decode both).
+func TestUsageJSON(t *testing.T) {
+	at := time.Date(2026, 11, 21, 22, 0, 0, 0, time.UTC)
+	st := NodeStatus{APIVersion: APIVersion,
+		Usage: &NodeUsage{CPUMillis: 1500, MemoryWorkingSetBytes: 3 << 30, Timestamp: at, WindowMillis: 10000, Source: UsageSourceProc},
+		Pods: []PodStatus{{UID: "u1", Usage: &PodUsage{CPUMillis: 200, MemoryWorkingSetBytes: 1 << 20, Timestamp: at, WindowMillis: 9990,
+			Containers: []ContainerUsage{{Name: "web", CPUMillis: 200, MemoryWorkingSetBytes: 1 << 20}}}}, {UID: "u2"}}}
+	data, err := json.Marshal(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`"usage":{"cpuMillis":1500,"memoryWorkingSetBytes":3221225472,"timestamp":"2026-11-21T22:00:00Z","windowMillis":10000,"source":"proc"}`,
+		`"usage":{"cpuMillis":200,"memoryWorkingSetBytes":1048576,"timestamp":"2026-11-21T22:00:00Z","windowMillis":9990,` +
+			`"containers":[{"name":"web","cpuMillis":200,"memoryWorkingSetBytes":1048576}]}`,
+		`{"uid":"u2","namespace":"","name":"","phase":""}`,
+	} {
+		if !strings.Contains(string(data), want) {
+			t.Errorf("encoding lacks %s:\n%s", want, data)
+		}
+	}
+	back, err := DecodeNodeStatus(data)
+	if err != nil || back.Usage.CPUMillis != 1500 || back.Pods[0].Usage.Containers[0].Name != "web" || back.Pods[1].Usage != nil {
+		t.Errorf("round trip: %+v, %v", back, err)
+	}
+	if data, _ := json.Marshal(NodeStatus{APIVersion: APIVersion}); strings.Contains(string(data), "usage") {
+		t.Errorf("a status without usage mentions it: %s", data)
+	}
 }

@@ -312,6 +312,41 @@ type PodStatus struct {
 	// Events are recent node-side events for this pod (pulls, starts,
 	// back-off, probe failures with their output), oldest first, at most 20.
 	Events []Event `json:"events,omitempty"`
+	// Usage is the pod's measured CPU and memory; nil until two samples of
+	// every running container exist (see PodUsage).
+	Usage *PodUsage `json:"usage,omitempty"`
+}
+
+// PodUsage is a pod's resource usage over one sampling window, with the
+// meaning metrics-server gives it (what HPA and `kubectl top pods` read):
+// the sum over the pod's running containers, measured by the runtime in
+// the containers' cgroups (CRI ListContainerStats). The pod sandbox
+// (pause) and exited containers are not counted. A pod has no usage while
+// one of its running containers has only one sample (it just started or
+// restarted), so a partial sum is never reported.
+type PodUsage struct {
+	// CPUMillis is the average CPU used over the window in millicores
+	// (1000 = one core busy): the growth of the containers' cumulative
+	// usageCoreNanoSeconds divided by the time between the two samples.
+	CPUMillis int64 `json:"cpuMillis"`
+	// MemoryWorkingSetBytes is the memory in use at Timestamp minus the
+	// inactive file cache (cgroup usage − inactive_file), what kubelet
+	// evicts on and the OOM killer cannot reclaim cheaply.
+	MemoryWorkingSetBytes int64 `json:"memoryWorkingSetBytes"`
+	// Timestamp is when the runtime read the counters (the earliest of the
+	// pod's containers); the window ends there.
+	Timestamp time.Time `json:"timestamp"`
+	// WindowMillis is how long the CPU average was taken over.
+	WindowMillis int64 `json:"windowMillis"`
+	// Containers is each running container's share, sorted by name.
+	Containers []ContainerUsage `json:"containers,omitempty"`
+}
+
+// ContainerUsage is one container's part of a PodUsage (same window).
+type ContainerUsage struct {
+	Name                  string `json:"name"`
+	CPUMillis             int64  `json:"cpuMillis"`
+	MemoryWorkingSetBytes int64  `json:"memoryWorkingSetBytes"`
 }
 
 // ContainerStatus is the state of one container.

@@ -29,6 +29,9 @@ type LowerInput struct {
 	// ConfigMaps and Secrets are keyed by "namespace/name".
 	ConfigMaps map[string]*corev1.ConfigMap
 	Secrets    map[string]*corev1.Secret
+	// PVCs are the claims, keyed by "namespace/name": a claim volume is
+	// the claim's local directory on the node it is bound to.
+	PVCs map[string]*corev1.PersistentVolumeClaim
 	// ClusterDomain is the cluster's DNS domain, e.g. cluster.local.
 	ClusterDomain string
 	// ClusterDNS is the address of the cluster DNS server pods on this node

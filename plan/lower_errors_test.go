@@ -315,7 +315,7 @@ func TestLowerPodErrors(t *testing.T) {
 					{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Path: "token"}}, {}}}}},
 			}
 		}, []string{
-			p + "spec.volumes[0].persistentVolumeClaim: persistentVolumeClaim volumes are not supported",
+			p + `spec.volumes[0].persistentVolumeClaim.claimName: persistentvolumeclaim "data" not found`,
 			p + "spec.volumes[1].nfs: nfs volumes are not supported",
 			p + "spec.volumes[2]: exactly one volume source is required (got none)",
 			p + "spec.volumes[3]: exactly one volume source is required (got hostPath, emptyDir)",

@@ -53,6 +53,11 @@ func (l *lowerer) volumes() (out []nodeapi.VolumeSpec, filesVolumes map[string]b
 			spec.Files = fs.volume()
 		case v.Projected != nil:
 			spec.Files = l.projected(vp+".projected", v.Projected)
+		case v.PersistentVolumeClaim != nil:
+			spec.HostPath = l.claim(vp+".persistentVolumeClaim", v.PersistentVolumeClaim)
+			if spec.HostPath == nil {
+				continue
+			}
 		default:
 			name := volumeSources(&v.VolumeSource)[0]
 			l.fail(vp+"."+name, "%s volumes are not supported", name)
@@ -293,4 +298,44 @@ func (fs *fileSet) volume() *nodeapi.FilesVolume {
 		out.Items = append(out.Items, fs.files[p])
 	}
 	return out
+}
+
+// LocalVolumeDir is where the built-in local-path provisioner keeps the
+// directory of a claim on its node: one per claim UID, so a claim deleted
+// and created again starts empty.
+const LocalVolumeDir = "/var/lib/clusterctl/volumes"
+
+// LocalVolumePath is the directory of a claim on its node.
+func LocalVolumePath(namespace, name, uid string) string {
+	return LocalVolumeDir + "/" + namespace + "_" + name + "_" + uid
+}
+
+// SelectedNodeAnnotation is set on a claim bound to a node by the local-path
+// provisioner (the annotation Kubernetes' volume scheduling uses).
+const SelectedNodeAnnotation = "volume.kubernetes.io/selected-node"
+
+// claim lowers a persistentVolumeClaim volume to the claim's directory on
+// this node; the claim must exist and be bound to this node.
+func (l *lowerer) claim(path string, src *corev1.PersistentVolumeClaimVolumeSource) *nodeapi.HostPathVolume {
+	pvc, ok := l.in.PVCs[l.pod.Namespace+"/"+src.ClaimName]
+	switch {
+	case !ok:
+		l.fail(path+".claimName", "persistentvolumeclaim %q not found", src.ClaimName)
+		return nil
+	case pvc.Annotations[SelectedNodeAnnotation] == "":
+		l.fail(path+".claimName", "persistentvolumeclaim %q is not bound yet", src.ClaimName)
+		return nil
+	case pvc.Annotations[SelectedNodeAnnotation] != l.nodeName():
+		l.fail(path+".claimName", "persistentvolumeclaim %q is bound to node %s, not %s", src.ClaimName, pvc.Annotations[SelectedNodeAnnotation], l.nodeName())
+		return nil
+	}
+	return &nodeapi.HostPathVolume{Path: LocalVolumePath(pvc.Namespace, pvc.Name, string(pvc.UID)), Type: string(corev1.HostPathDirectoryOrCreate)}
+}
+
+// nodeName is the node the pod is lowered for.
+func (l *lowerer) nodeName() string {
+	if l.in.NodeName != "" {
+		return l.in.NodeName
+	}
+	return l.pod.Spec.NodeName
 }

@@ -47,6 +47,7 @@ func purePackages() []purePackage {
 		{pkg: "plan", checkDeps: true, usesK8s: true, mustDeclare: []string{"AllocatePodCIDRs", "LowerPod", "NodeSpecs"}},
 		{pkg: "plan/sched", checkDeps: true, usesK8s: true, mustDeclare: []string{"Schedule"}},
 		{pkg: "plan/controller", checkDeps: true, usesK8s: true, mustDeclare: []string{"RefOf"}},
+		{pkg: "plan/workloads", checkDeps: true, usesK8s: true, mustDeclare: []string{"Reconcile"}},
 		{pkg: "plan/jobs", checkDeps: true, usesK8s: true, mustDeclare: []string{"ReconcileJobs"}},
 		{pkg: "plan/autoscale", checkDeps: true, usesK8s: true, mustDeclare: []string{"Recommend"}},
 		{pkg: "plan/cronsched", checkDeps: true, usesK8s: true, mustDeclare: []string{"Parse"}},

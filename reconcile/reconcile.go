@@ -14,13 +14,16 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/clusterctl/clusterctl/inventory"
 	"github.com/clusterctl/clusterctl/manifest"
 	"github.com/clusterctl/clusterctl/nodeapi"
 	"github.com/clusterctl/clusterctl/plan"
+	"github.com/clusterctl/clusterctl/plan/controller"
 	"github.com/clusterctl/clusterctl/plan/sched"
+	"github.com/clusterctl/clusterctl/plan/workloads"
 	"github.com/clusterctl/clusterctl/playbooks"
 )
 
@@ -35,6 +38,10 @@ type Cluster struct {
 	// EndpointSlices belong to the Service named by their
 	// kubernetes.io/service-name label.
 	EndpointSlices []*discoveryv1.EndpointSlice
+	// Workloads holds the objects of the workload and storage kinds
+	// (Deployment, ReplicaSet, Job, PersistentVolumeClaim, ...) by kind and
+	// "ns/name" ("/name" for cluster-scoped kinds).
+	Workloads map[string]map[string]runtime.Object
 }
 
 // Key is the "namespace/name" of an object.
@@ -43,7 +50,7 @@ func Key(namespace, name string) string { return namespace + "/" + name }
 // Load decodes the objects stored in the inventory.
 func Load(inv *inventory.Inventory) (*Cluster, error) {
 	c := &Cluster{ConfigMaps: map[string]*corev1.ConfigMap{}, Secrets: map[string]*corev1.Secret{}, Namespaces: map[string]*corev1.Namespace{},
-		Services: map[string]*corev1.Service{}, Endpoints: map[string]*corev1.Endpoints{}}
+		Services: map[string]*corev1.Service{}, Endpoints: map[string]*corev1.Endpoints{}, Workloads: map[string]map[string]runtime.Object{}}
 	var errs []error
 	for _, o := range inv.Objects() {
 		obj, err := manifest.DecodeStored(o.JSON)
@@ -66,6 +73,8 @@ func Load(inv *inventory.Inventory) (*Cluster, error) {
 			c.Endpoints[Key(t.Namespace, t.Name)] = t
 		case *discoveryv1.EndpointSlice:
 			c.EndpointSlices = append(c.EndpointSlices, t)
+		default:
+			c.putWorkload(obj.Kind, Key(obj.Namespace, obj.Name), obj.Obj)
 		}
 	}
 	return c, errors.Join(errs...)
@@ -96,6 +105,8 @@ func (c *Cluster) Object(kind, namespace, name string) (runtime.Object, bool) {
 				return es, true
 			}
 		}
+	default:
+		obj, ok = c.Workloads[kind][key]
 	}
 	return obj, ok
 }
@@ -129,6 +140,11 @@ type Options struct {
 	Now          time.Time
 	// DryRun plans without pushing or changing the inventory.
 	DryRun bool
+	// Seed is this run's entropy for the names and UIDs controllers make.
+	Seed string
+	// LoadLocation resolves CronJob time zones (time.LoadLocation; nil:
+	// UTC only).
+	LoadLocation func(string) (*time.Location, error)
 }
 
 // Result is what one loop saw and did.
@@ -143,12 +159,14 @@ type Result struct {
 	Pushed     []playbooks.PushResult
 	Generation int64
 	Bumped     bool
+	// Controllers is what the workload controllers changed in this loop.
+	Controllers controller.Changes
 }
 
 // Changed reports whether the loop changed anything on a host or in the
 // inventory.
 func (r *Result) Changed() bool {
-	if r.Bumped || len(r.Bindings) > 0 {
+	if r.Bumped || len(r.Bindings) > 0 || !r.Controllers.Empty() {
 		return true
 	}
 	for _, p := range r.Pushed {
@@ -171,8 +189,26 @@ func Run(ctx context.Context, inv *inventory.Inventory, fleet *playbooks.Fleet, 
 		statuses[o.Host] = o.Status
 	}
 
-	// Schedule.
-	s := sched.ScheduleCluster(cl.SchedCluster(SchedNodes(inv, res.Observations)))
+	// Controllers: workloads make and remove pods, to a fixed point.
+	nodes := SchedNodes(inv, res.Observations)
+	observed := ObservedPods(statuses)
+	res.Controllers, err = RunControllers(inv, cl, ControllerInput{Now: opts.Now, Seed: opts.Seed, Observed: observed,
+		Nodes: workloadNodes(nodes), LoadLocation: opts.LoadLocation}, opts.DryRun)
+	if err != nil {
+		return nil, err
+	}
+
+	// Schedule: pods using bound claims go to their claim's node.
+	schedPods, held := cl.schedulingPods()
+	sc := cl.SchedCluster(nodes)
+	sc.Pods = schedPods
+	s := sched.ScheduleCluster(sc)
+	if s.Unschedulable == nil {
+		s.Unschedulable = map[string]sched.Unschedulable{}
+	}
+	for k, why := range held {
+		s.Unschedulable[k] = sched.Unschedulable{Message: fmt.Sprintf("0/%d nodes are available: %s.", len(nodes), why)}
+	}
 	res.Bindings, res.Unschedulable = s.Bindings, s.Unschedulable
 	for _, p := range cl.Pods {
 		node, bound := s.Bindings[Key(p.Namespace, p.Name)]
@@ -187,9 +223,13 @@ func Run(ctx context.Context, inv *inventory.Inventory, fleet *playbooks.Fleet, 
 		}
 	}
 
+	if err := cl.bindClaims(inv, s.Bindings, metav1.NewTime(opts.Now), opts.DryRun); err != nil {
+		return nil, err
+	}
+
 	// Lower and assemble.
 	res.Specs, res.PodErrors = Desired(inv, cl, DesiredInput{Generation: inv.State.Generation, Writer: opts.Writer, Now: opts.Now,
-		Auth: opts.RegistryAuth, Observed: ObservedPods(statuses)})
+		Auth: opts.RegistryAuth, Observed: observed})
 	var changed []string
 	for _, h := range inv.HostNames() {
 		spec := res.Specs[h]
@@ -270,6 +310,7 @@ type DesiredInput struct {
 // endpoints across hosts, and its cluster DNS. It is pure.
 func Desired(inv *inventory.Inventory, cl *Cluster, in DesiredInput) (map[string]nodeapi.NodeSpec, map[string]error) {
 	podErrs := map[string]error{}
+	claims := cl.claims()
 	var lowered []nodeapi.PodSpec
 	bindings := map[string]string{}
 	for _, p := range cl.Pods {
@@ -282,7 +323,7 @@ func Desired(inv *inventory.Inventory, cl *Cluster, in DesiredInput) (map[string
 			continue
 		}
 		li := plan.LowerInput{
-			ConfigMaps: cl.ConfigMaps, Secrets: cl.Secrets, ClusterDomain: inv.Cluster.Domain,
+			ConfigMaps: cl.ConfigMaps, Secrets: cl.Secrets, PVCs: claims, ClusterDomain: inv.Cluster.Domain,
 			NodeName: h.Name, HostIP: h.Address, RegistryAuth: in.Auth,
 		}
 		if ip, ok := NodeIP(inv, h); ok {
@@ -323,6 +364,15 @@ func Desired(inv *inventory.Inventory, cl *Cluster, in DesiredInput) (map[string
 		specs[h.Name] = spec
 	}
 	return specs, podErrs
+}
+
+// workloadNodes are the nodes as the DaemonSet controller sees them.
+func workloadNodes(nodes []sched.Node) []workloads.Node {
+	out := make([]workloads.Node, 0, len(nodes))
+	for _, n := range nodes {
+		out = append(out, workloads.Node{Name: n.Name, Labels: n.Labels, Taints: n.Taints, Unschedulable: n.Unschedulable, Ready: n.Ready})
+	}
+	return out
 }
 
 // SchedNodes describes the inventory hosts for the scheduler, with what

@@ -25,6 +25,7 @@ type Fake struct {
 	// Pod half: error injection and behaviour.
 	RunPodSandboxErr error
 	ListErr          error            // ListPodSandbox and ListContainers
+	StatsErr         error            // ListContainerStats
 	CreateErr        map[string]error // by container name
 	StartErr         map[string]error // by container name
 	PullErr          map[string]error // by image reference

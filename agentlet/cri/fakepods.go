@@ -26,12 +26,13 @@ type fakePods struct {
 	sandboxes  map[string]*fakeSandbox
 	containers map[string]*ContainerStatus
 	configs    map[string]ContainerConfig
+	usage      map[string]Usage // by container ID, set by SetUsage
 }
 
 func (f *Fake) pods() *fakePods {
 	if f.podState == nil {
 		f.podState = &fakePods{sandboxes: map[string]*fakeSandbox{}, containers: map[string]*ContainerStatus{},
-			configs: map[string]ContainerConfig{}}
+			configs: map[string]ContainerConfig{}, usage: map[string]Usage{}}
 	}
 	return f.podState
 }
@@ -101,6 +102,7 @@ func (f *Fake) RemovePodSandbox(_ context.Context, id string) error {
 	for cid, c := range p.containers {
 		if c.SandboxID == id {
 			delete(p.containers, cid)
+			delete(p.usage, cid)
 		}
 	}
 	return nil
@@ -211,7 +213,36 @@ func (f *Fake) RemoveContainer(_ context.Context, id string) error {
 	defer f.mu.Unlock()
 	f.record("RemoveContainer " + id)
 	delete(f.pods().containers, id)
+	delete(f.pods().usage, id)
 	return nil
+}
+
+// ListContainerStats implements the CRI call: the running containers
+// (sorted by ID) with the usage SetUsage gave them (none by default).
+func (f *Fake) ListContainerStats(context.Context) ([]ContainerStats, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("ListContainerStats")
+	if f.StatsErr != nil {
+		return nil, f.StatsErr
+	}
+	p := f.pods()
+	var out []ContainerStats
+	for id, c := range p.containers {
+		if c.State != ContainerRunning {
+			continue
+		}
+		out = append(out, ContainerStats{ID: id, Name: c.Name, Attempt: c.Attempt, Labels: c.Labels, Usage: p.usage[id]})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+// SetUsage sets what ListContainerStats reports for a container.
+func (f *Fake) SetUsage(id string, u Usage) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.pods().usage[id] = u
 }
 
 // ListContainers implements the CRI call (sorted by ID).
