@@ -86,6 +86,7 @@ func newApp(env *Env) *cli.App {
 			rolloutCommand(env),
 			scaleCommand(env),
 			setCommand(env),
+			topCommand(env),
 			resetCommand(env),
 			getCommand(env),
 			describeCommand(env),

@@ -54,6 +54,7 @@ type podJSON struct {
 		PodIP             string `json:"podIP"`
 		ContainerStatuses []struct {
 			Name         string `json:"name"`
+			Image        string `json:"image"`
 			Ready        bool   `json:"ready"`
 			RestartCount int32  `json:"restartCount"`
 			LastState    struct {

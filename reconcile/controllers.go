@@ -7,6 +7,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -15,6 +16,7 @@ import (
 	"github.com/clusterctl/clusterctl/inventory"
 	"github.com/clusterctl/clusterctl/manifest"
 	"github.com/clusterctl/clusterctl/nodeapi"
+	"github.com/clusterctl/clusterctl/plan/autoscale"
 	"github.com/clusterctl/clusterctl/plan/controller"
 	"github.com/clusterctl/clusterctl/plan/jobs"
 	"github.com/clusterctl/clusterctl/plan/workloads"
@@ -127,7 +129,10 @@ type ControllerInput struct {
 // (at most maxControllerPasses passes), applying their changes to cl and,
 // unless dry, to the inventory. It returns every change made, in order.
 func RunControllers(inv *inventory.Inventory, cl *Cluster, in ControllerInput, dry bool) (controller.Changes, error) {
-	var all controller.Changes
+	all, err := runAutoscalers(inv, cl, in, dry)
+	if err != nil {
+		return all, err
+	}
 	for pass := 0; pass < maxControllerPasses; pass++ {
 		pods := cl.observedPods(in.Observed)
 		seed := fmt.Sprintf("%s/%d", in.Seed, pass)
@@ -229,4 +234,83 @@ func (c *Cluster) remove(ref controller.Ref) {
 	default:
 		delete(c.Workloads[ref.Kind], key)
 	}
+}
+
+// runAutoscalers runs every HorizontalPodAutoscaler once: from the usage
+// its target's pods report, it sets the target's replicas and records its
+// own status and recommendation history (plan/autoscale).
+func runAutoscalers(inv *inventory.Inventory, cl *Cluster, in ControllerInput, dry bool) (controller.Changes, error) {
+	var ch controller.Changes
+	pods := cl.observedPods(in.Observed)
+	usage := map[string]*autoscale.Usage{}
+	for _, o := range in.Observed {
+		if u := o.Status.Usage; u != nil {
+			usage[o.Status.UID] = &autoscale.Usage{CPUMillis: u.CPUMillis, MemoryBytes: u.MemoryWorkingSetBytes,
+				Timestamp: u.Timestamp, Window: time.Duration(u.WindowMillis) * time.Millisecond}
+		}
+	}
+	for _, h := range Typed[*autoscalingv2.HorizontalPodAutoscaler](cl, "HorizontalPodAutoscaler") {
+		ref := h.Spec.ScaleTargetRef
+		target, ok := cl.Object(ref.Kind, h.Namespace, ref.Name)
+		if !ok {
+			ch.Events = append(ch.Events, controller.Event{Object: controller.RefOf(h), Type: controller.EventWarning,
+				Reason: "FailedGetScale", Message: fmt.Sprintf("%s %q not found", ref.Kind, ref.Name)})
+			continue
+		}
+		target = target.DeepCopyObject()
+		replicas, selector := scaleOf(target)
+		var metrics []autoscale.PodMetrics
+		for _, p := range pods {
+			if p.Namespace == h.Namespace {
+				metrics = append(metrics, autoscale.PodMetricsFromPod(p, usage[string(p.UID)]))
+			}
+		}
+		res := autoscale.Recommend(autoscale.Input{Now: in.Now, HPA: h, CurrentReplicas: *replicas, Selector: selector,
+			Pods: metrics, Config: autoscale.DefaultConfig()})
+		ch.Events = append(ch.Events, res.Events...)
+		var put []controller.Object
+		if res.Changed {
+			put = append(put, res.HPA)
+		}
+		if res.Rescale {
+			*replicas = res.DesiredReplicas
+			if m, ok := target.(controller.Object); ok {
+				m.SetGeneration(m.GetGeneration() + 1)
+				put = append(put, m)
+			}
+		}
+		if len(put) == 0 {
+			continue
+		}
+		step := controller.Changes{Put: put}
+		if err := cl.apply(inv, step, dry); err != nil {
+			return ch, err
+		}
+		ch.Put = append(ch.Put, put...)
+	}
+	return ch, nil
+}
+
+// scaleOf returns a pointer to a scale target's spec.replicas (defaulted to
+// 1) and its selector.
+func scaleOf(obj runtime.Object) (*int32, *metav1.LabelSelector) {
+	one := func(p **int32) *int32 {
+		if *p == nil {
+			v := int32(1)
+			*p = &v
+		}
+		return *p
+	}
+	switch o := obj.(type) {
+	case *appsv1.Deployment:
+		return one(&o.Spec.Replicas), o.Spec.Selector
+	case *appsv1.ReplicaSet:
+		return one(&o.Spec.Replicas), o.Spec.Selector
+	case *appsv1.StatefulSet:
+		return one(&o.Spec.Replicas), o.Spec.Selector
+	case *corev1.ReplicationController:
+		return one(&o.Spec.Replicas), &metav1.LabelSelector{MatchLabels: o.Spec.Selector}
+	}
+	v := int32(0)
+	return &v, nil
 }
