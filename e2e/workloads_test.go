@@ -206,4 +206,72 @@ func TestWorkloads(t *testing.T) {
 			return len(podsOf(t, l.inv, "web-")) == 0 && !strings.Contains(out, "web-"), out
 		})
 	})
+
+	t.Run("HorizontalPodAutoscaler scales a busy Deployment up from measured CPU", func(t *testing.T) {
+		mustOK(t, "apply", "-f", writeManifest(t, "hpa.yaml", busyHPA), "-i", l.inv)
+		until(t, l.inv, 120*time.Second, "busy scaled to more than 1 replica", func() (bool, string) {
+			out := mustOK(t, "get", "hpa", "-i", l.inv).stdout
+			dep := mustOK(t, "get", "deployments", "busy", "-i", l.inv).stdout
+			return !regexp.MustCompile(`busy\s+\d+/1\s`).MatchString(dep), out + dep
+		})
+		if out := mustOK(t, "top", "pods", "-i", l.inv).stdout; !regexp.MustCompile(`busy-\S+\s+[1-9]\d*m`).MatchString(out) {
+			t.Errorf("top pods shows no CPU for busy pods:\n%s", out)
+		}
+	})
+
+	t.Run("CronJob fires on its schedule", func(t *testing.T) {
+		mustOK(t, "apply", "-f", writeManifest(t, "cj.yaml", tickCronJob), "-i", l.inv)
+		until(t, l.inv, 90*time.Second, "a tick Job completed", func() (bool, string) {
+			out := mustOK(t, "get", "jobs", "-i", l.inv).stdout
+			return regexp.MustCompile(`tick-\d+\s+Complete\s+1/1`).MatchString(out), out
+		})
+		out := mustOK(t, "get", "cronjobs", "-i", l.inv).stdout
+		if !regexp.MustCompile(`tick\s+\*/1 \* \* \* \*\s+<none>\s+false\s+\d+\s+\S+ ago`).MatchString(out) {
+			t.Errorf("get cronjobs: %s", out)
+		}
+	})
 }
+
+const busyHPA = `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: busy}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: busy}}
+  template:
+    metadata: {labels: {app: busy}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: spin
+        image: IMAGE
+        imagePullPolicy: IfNotPresent
+        command: ["sh", "-c", "while :; do :; done"]
+        resources: {requests: {cpu: 100m}, limits: {cpu: 300m}}
+---
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata: {name: busy}
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: busy}
+  minReplicas: 1
+  maxReplicas: 3
+  metrics:
+  - type: Resource
+    resource: {name: cpu, target: {type: Utilization, averageUtilization: 50}}
+`
+
+const tickCronJob = `apiVersion: batch/v1
+kind: CronJob
+metadata: {name: tick}
+spec:
+  schedule: "*/1 * * * *"
+  successfulJobsHistoryLimit: 2
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: Never
+          terminationGracePeriodSeconds: 1
+          containers: [{name: c, image: IMAGE, imagePullPolicy: IfNotPresent, command: [date]}]
+`
