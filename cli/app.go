@@ -87,6 +87,7 @@ func newApp(env *Env) *cli.App {
 			scaleCommand(env),
 			setCommand(env),
 			topCommand(env),
+			watchCommand(env),
 			resetCommand(env),
 			getCommand(env),
 			describeCommand(env),

@@ -112,7 +112,10 @@ func dialer(c *cli.Context, env *Env, inv *inventory.Inventory) playbooks.Dialer
 			Sudo:              remote.SudoAuto,
 			SudoPassword:      prompt.password,
 			ConnectTimeout:    s.ConnectTimeout,
-			Getenv:            env.Getenv,
+			// A host that dies mid-command (powered off, partitioned)
+			// is noticed within three intervals instead of never.
+			KeepAlive: 5 * time.Second,
+			Getenv:    env.Getenv,
 		}
 		// Unset user and port are left to ~/.ssh/config, then root and 22.
 		if s.UserSet {

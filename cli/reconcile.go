@@ -8,6 +8,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/clusterctl/clusterctl/playbooks"
+	"github.com/clusterctl/clusterctl/reconcile"
 )
 
 func reconcileCommand(env *Env) *cli.Command {
@@ -36,30 +37,8 @@ func runReconcile(c *cli.Context, env *Env) error {
 	if res == nil {
 		return err
 	}
-	unreachable := 0
-	for _, o := range res.Observations {
-		if st, _ := playbooks.Summarize(o); st == playbooks.StatusUnreachable {
-			unreachable++
-		}
-	}
-	pushed := 0
-	for _, p := range res.Pushed {
-		if p.Err == nil && p.Changed {
-			pushed++
-		}
-	}
-	var parts []string
-	switch {
-	case res.Changed() && c.Bool("dry-run"):
-		parts = append(parts, fmt.Sprintf("would change: generation %d → %d", res.Generation-1, res.Generation))
-	case res.Changed():
-		parts = append(parts, fmt.Sprintf("changed: generation %d, %d hosts updated, %d pods scheduled", res.Generation, pushed, len(res.Bindings)))
-	default:
-		parts = append(parts, fmt.Sprintf("converged at generation %d", res.Generation))
-	}
-	parts = append(parts, fmt.Sprintf("%d/%d hosts reachable", len(res.Observations)-unreachable, len(res.Observations)),
-		fmt.Sprintf("%d pods pending", len(res.Unschedulable)))
-	fmt.Fprintln(env.Out, strings.Join(parts, "; "))
+	unreachable := unreachableCount(res)
+	fmt.Fprintln(env.Out, loopSummary(res, c.Bool("dry-run")))
 	switch {
 	case err != nil:
 		return err
@@ -69,4 +48,40 @@ func runReconcile(c *cli.Context, env *Env) error {
 		return &exitError{code: ExitChanged, err: errors.New("changes made"), silent: true}
 	}
 	return nil
+}
+
+// unreachableCount counts the hosts that did not report a status: not
+// reachable, or their connection dropped during the loop.
+func unreachableCount(res *reconcile.Result) int {
+	n := 0
+	for _, o := range res.Observations {
+		if st, _ := playbooks.Summarize(o); st == playbooks.StatusUnreachable || o.Err != nil {
+			n++
+		}
+	}
+	return n
+}
+
+// loopSummary is the one line a loop prints: what changed, hosts
+// reachable, pods pending.
+func loopSummary(res *reconcile.Result, dry bool) string {
+	pushed := 0
+	for _, p := range res.Pushed {
+		if p.Err == nil && p.Changed {
+			pushed++
+		}
+	}
+	var parts []string
+	switch {
+	case res.Changed() && dry:
+		parts = append(parts, fmt.Sprintf("would change: generation %d → %d", res.Generation-1, res.Generation))
+	case res.Changed():
+		parts = append(parts, fmt.Sprintf("changed: generation %d, %d hosts updated, %d pods scheduled, %d objects changed by controllers",
+			res.Generation, pushed, len(res.Bindings), len(res.Controllers.Put)+len(res.Controllers.Delete)))
+	default:
+		parts = append(parts, fmt.Sprintf("converged at generation %d", res.Generation))
+	}
+	parts = append(parts, fmt.Sprintf("%d/%d hosts reachable", len(res.Observations)-unreachableCount(res), len(res.Observations)),
+		fmt.Sprintf("%d pods pending", len(res.Unschedulable)))
+	return strings.Join(parts, "; ")
 }

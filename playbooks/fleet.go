@@ -20,6 +20,7 @@ type Fleet struct {
 	mu       sync.Mutex
 	conns    map[string]Host
 	errs     map[string]error
+	retry    map[string]backoff // Redial's schedule
 }
 
 // Connect dials every host in parallel. Hosts that fail are remembered with
@@ -110,4 +111,59 @@ func (f *Fleet) Conn(host string) (Host, error) {
 		return nil, fmt.Errorf("no connection to %s", host)
 	}
 	return h, nil
+}
+
+// Redial reconnects the hosts whose connection failed or whose last
+// observation failed (a dropped connection), each no sooner than its
+// back-off allows: 1 s after the first failure, doubling up to max. A host
+// that observes cleanly resets its back-off. It is for loops that keep a
+// Fleet across ticks (`clusterctl watch`).
+func (f *Fleet) Redial(ctx context.Context, dial Dialer, obs []Observation, now time.Time, max time.Duration) []string {
+	f.mu.Lock()
+	if f.retry == nil {
+		f.retry = map[string]backoff{}
+	}
+	var due []string
+	for _, o := range obs {
+		if o.Err == nil && f.errs[o.Host] == nil {
+			delete(f.retry, o.Host)
+			continue
+		}
+		b := f.retry[o.Host]
+		if now.Before(b.next) {
+			continue
+		}
+		switch {
+		case b.delay == 0:
+			b.delay = time.Second
+		case b.delay < max:
+			b.delay = min(2*b.delay, max)
+		}
+		b.next = now.Add(b.delay)
+		f.retry[o.Host] = b
+		due = append(due, o.Host)
+	}
+	f.mu.Unlock()
+	forEach(ctx, due, f.parallel, func(ctx context.Context, _ int, name string) {
+		h, err := dial(ctx, name)
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if old := f.conns[name]; old != nil {
+			old.Close()
+			delete(f.conns, name)
+		}
+		if err != nil {
+			f.errs[name] = err
+			return
+		}
+		delete(f.errs, name)
+		f.conns[name] = h
+	})
+	return due
+}
+
+// backoff is one host's reconnect schedule.
+type backoff struct {
+	delay time.Duration
+	next  time.Time
 }
