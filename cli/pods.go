@@ -245,59 +245,15 @@ func printPods(w io.Writer, format string, views []podView, allNS bool) error {
 	return tw.Flush()
 }
 
-// withStatus fills a pod's status from what its node reports.
+// withStatus fills a pod's status from what its node reports, and says why
+// a pod that no node runs is pending.
 func withStatus(v podView) corev1.Pod {
-	p := *v.pod.DeepCopy()
-	p.APIVersion, p.Kind = "v1", "Pod"
-	st := v.status
-	if st == nil {
-		p.Status.Phase = corev1.PodPending
-		if v.pending != "" {
-			p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse,
-				Reason: "Unschedulable", Message: v.pending}}
-		}
-		return p
+	p := *reconcile.PodWithStatus(v.pod, v.status)
+	if v.status == nil && v.pending != "" {
+		p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse,
+			Reason: "Unschedulable", Message: v.pending}}
 	}
-	p.Status.Phase = corev1.PodPhase(st.Phase)
-	p.Status.Reason, p.Status.Message, p.Status.PodIP = st.Reason, st.Message, st.PodIP
-	if st.PodIP != "" {
-		p.Status.PodIPs = []corev1.PodIP{{IP: st.PodIP}}
-	}
-	if st.StartTime != nil {
-		t := metav1.NewTime(*st.StartTime)
-		p.Status.StartTime = &t
-	}
-	for _, c := range st.Conditions {
-		p.Status.Conditions = append(p.Status.Conditions, corev1.PodCondition{Type: corev1.PodConditionType(c.Type),
-			Status: corev1.ConditionStatus(c.Status), Reason: c.Reason, Message: c.Message, LastTransitionTime: metav1.NewTime(c.LastTransitionTime)})
-	}
-	conv := func(cs []nodeapi.ContainerStatus) []corev1.ContainerStatus {
-		var out []corev1.ContainerStatus
-		for _, c := range cs {
-			started := c.Started
-			out = append(out, corev1.ContainerStatus{Name: c.Name, Image: c.Image, ImageID: c.ImageID, ContainerID: c.ContainerID,
-				Ready: c.Ready, Started: &started, RestartCount: c.RestartCount, State: k8sState(c.State), LastTerminationState: k8sState(c.LastTerminationState)})
-		}
-		return out
-	}
-	p.Status.InitContainerStatuses = conv(st.InitContainerStatuses)
-	p.Status.ContainerStatuses = conv(st.ContainerStatuses)
 	return p
-}
-
-func k8sState(s nodeapi.ContainerState) corev1.ContainerState {
-	var out corev1.ContainerState
-	if s.Waiting != nil {
-		out.Waiting = &corev1.ContainerStateWaiting{Reason: s.Waiting.Reason, Message: s.Waiting.Message}
-	}
-	if s.Running != nil {
-		out.Running = &corev1.ContainerStateRunning{StartedAt: metav1.NewTime(s.Running.StartedAt)}
-	}
-	if t := s.Terminated; t != nil {
-		out.Terminated = &corev1.ContainerStateTerminated{ExitCode: t.ExitCode, Signal: t.Signal, Reason: t.Reason, Message: t.Message,
-			StartedAt: metav1.NewTime(t.StartedAt), FinishedAt: metav1.NewTime(t.FinishedAt)}
-	}
-	return out
 }
 
 // printK8s prints Kubernetes objects the way kubectl does (json tags).
