@@ -88,6 +88,8 @@ func newApp(env *Env) *cli.App {
 			setCommand(env),
 			topCommand(env),
 			watchCommand(env),
+			cordonCommand(env, "cordon", true),
+			cordonCommand(env, "uncordon", false),
 			resetCommand(env),
 			getCommand(env),
 			describeCommand(env),

@@ -65,6 +65,10 @@ func nodeView(inv *inventory.Inventory, o playbooks.Observation) Node {
 	hs := inv.HostState(o.Host)
 	n := Node{Name: o.Host, Address: h.Address, Labels: h.Labels, Roles: roles(h.Labels)}
 	n.Status, n.Reason = playbooks.Summarize(o)
+	if hs.Unschedulable {
+		n.Status += ",SchedulingDisabled" // as kubectl shows a cordoned node
+		n.Taints = append(n.Taints, "node.kubernetes.io/unschedulable:NoSchedule")
+	}
 	for _, t := range h.Taints {
 		s := t.Key
 		if t.Value != "" {

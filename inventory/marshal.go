@@ -96,6 +96,9 @@ func hostsNode(states map[string]HostState) *yaml.Node {
 		if hs.SpecSHA256 != "" {
 			add(h, "specSHA256", strNode(hs.SpecSHA256))
 		}
+		if hs.Unschedulable {
+			add(h, "unschedulable", &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: "true"})
+		}
 		add(hosts, name, h)
 	}
 	return hosts

@@ -573,6 +573,11 @@ func (p *parser) stateHosts(v value) map[string]HostState {
 						hs.SpecSHA256 = s
 					}
 				}},
+				{name: "unschedulable", decode: func(v value) {
+					if b, ok := p.boolean(v); ok {
+						hs.Unschedulable = b
+					}
+				}},
 			})
 		}
 		hosts[name] = hs

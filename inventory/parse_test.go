@@ -181,10 +181,10 @@ func TestParseProblems(t *testing.T) {
 
 func TestParseValues(t *testing.T) {
 	inv := mustParse(t, head+"hosts: [{name: h1, address: 10.0.0.1}, {name: h2, address: 10.0.0.2}]\n"+
-		"state: {generation: 3, hosts: {h1: {joinedAt: 2026-11-21T22:00:00Z, internalIP: 10.0.0.1}, h2: {joinedAt: '2026-11-21T23:00:00.5+01:00'}}}\n")
+		"state: {generation: 3, hosts: {h1: {joinedAt: 2026-11-21T22:00:00Z, internalIP: 10.0.0.1}, h2: {joinedAt: '2026-11-21T23:00:00.5+01:00', unschedulable: true}}}\n")
 	want := map[string]HostState{
 		"h1": {JoinedAt: time.Date(2026, 11, 21, 22, 0, 0, 0, time.UTC), InternalIP: netip.MustParseAddr("10.0.0.1")},
-		"h2": {JoinedAt: time.Date(2026, 11, 21, 22, 0, 0, 5e8, time.UTC)},
+		"h2": {JoinedAt: time.Date(2026, 11, 21, 22, 0, 0, 5e8, time.UTC), Unschedulable: true},
 	}
 	if diff := cmp.Diff(want, inv.State.Hosts, cmpopts.EquateComparable(netip.Prefix{}, netip.Addr{})); diff != "" {
 		t.Errorf("state mismatch (-want +got):\n%s", diff)

@@ -154,9 +154,11 @@ type HostState struct {
 	// route pod traffic to, and where its cluster DNS listens): the
 	// inventory address when it is an IP, else the host's first global
 	// address, as `up` found it.
-	InternalIP     netip.Addr `json:"internalIP,omitzero"`
-	JoinedAt       time.Time  `json:"joinedAt,omitzero"` // first successful `up`
-	AgentletSHA256 string     `json:"agentletSHA256,omitempty"`
+	InternalIP netip.Addr `json:"internalIP,omitzero"`
+	JoinedAt   time.Time  `json:"joinedAt,omitzero"` // first successful `up`
+	// Unschedulable is a cordoned host: no new pods are placed on it.
+	Unschedulable  bool   `json:"unschedulable,omitempty"`
+	AgentletSHA256 string `json:"agentletSHA256,omitempty"`
 	// SpecSHA256 is the checksum of the content of the last NodeSpec the host
 	// accepted (without generation, writer and time): a different desired
 	// spec bumps the cluster generation.
@@ -165,11 +167,11 @@ type HostState struct {
 
 // IsZero reports whether nothing is recorded.
 func (s HostState) IsZero() bool {
-	return !s.PodCIDR.IsValid() && !s.InternalIP.IsValid() && s.JoinedAt.IsZero() && s.AgentletSHA256 == "" && s.SpecSHA256 == ""
+	return !s.PodCIDR.IsValid() && !s.InternalIP.IsValid() && !s.Unschedulable && s.JoinedAt.IsZero() && s.AgentletSHA256 == "" && s.SpecSHA256 == ""
 }
 
 func (s HostState) equal(o HostState) bool {
-	return s.PodCIDR == o.PodCIDR && s.InternalIP == o.InternalIP && s.JoinedAt.Equal(o.JoinedAt) && s.AgentletSHA256 == o.AgentletSHA256 && s.SpecSHA256 == o.SpecSHA256
+	return s.PodCIDR == o.PodCIDR && s.InternalIP == o.InternalIP && s.Unschedulable == o.Unschedulable && s.JoinedAt.Equal(o.JoinedAt) && s.AgentletSHA256 == o.AgentletSHA256 && s.SpecSHA256 == o.SpecSHA256
 }
 
 func (s State) clone() State {

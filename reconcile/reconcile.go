@@ -385,7 +385,7 @@ func SchedNodes(inv *inventory.Inventory, obs []playbooks.Observation) []sched.N
 	var nodes []sched.Node
 	for _, h := range inv.Hosts {
 		o := byHost[h.Name]
-		n := sched.Node{Name: h.Name, Labels: nodeLabels(h)}
+		n := sched.Node{Name: h.Name, Labels: nodeLabels(h), Unschedulable: inv.HostState(h.Name).Unschedulable}
 		for _, t := range h.Taints {
 			n.Taints = append(n.Taints, corev1.Taint{Key: t.Key, Value: t.Value, Effect: corev1.TaintEffect(t.Effect)})
 		}

@@ -164,3 +164,39 @@ func TestRunSchedulesPushesAndSettles(t *testing.T) {
 		t.Errorf("dry run: bumped=%v generation=%d applies %d→%d", res.Bumped, in.State.Generation, before, nodes["h1"].applies+nodes["h2"].applies)
 	}
 }
+
+func TestCordonedHostTakesNoNewPods(t *testing.T) {
+	in, err := inventory.Parse("c.yaml", []byte(inv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := in.HostState("h1")
+	hs.Unschedulable = true
+	in.SetHostState("h1", hs)
+	objs, err := manifest.Decode("pods.yaml", []byte(pods))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, o := range objs {
+		o.Obj.(*corev1.Pod).UID = types.UID(fmt.Sprintf("%08d-1111-4111-8111-111111111111", i))
+		if err := Store(in, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nodes := map[string]*fakeNode{"h1": {name: "h1"}, "h2": {name: "h2"}}
+	dial := func(_ context.Context, name string) (playbooks.Host, error) { return nodes[name], nil }
+	fleet := playbooks.Connect(context.Background(), in.HostNames(), dial, 4)
+	res, err := Run(context.Background(), in, fleet, Options{Writer: "me@test", Now: time.Unix(0, 0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, node := range res.Bindings {
+		if node == "h1" {
+			t.Errorf("%s bound to cordoned h1", k)
+		}
+	}
+	// a or b fits on h2 (1.5 of 1.9 cores); the other must wait, saying why.
+	if len(res.Bindings) != 1 || !strings.Contains(res.Unschedulable["default/huge"].Message, "node(s) were unschedulable") {
+		t.Errorf("bindings %v, unschedulable %+v", res.Bindings, res.Unschedulable)
+	}
+}
