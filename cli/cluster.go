@@ -41,8 +41,9 @@ func runUp(c *cli.Context, env *Env) error {
 	defer unlock()
 	hosts := inv.HostNames()
 
-	// Allocate what is missing and record it before touching any host, so a
-	// killed run never leaves a host with a CIDR the inventory does not know.
+	// Allocate what is missing; it is saved (in computeSpecs) after the
+	// read-only facts step and before any host is changed, so a killed run
+	// never leaves a host with a CIDR the inventory does not know.
 	alloc, err := plan.AllocatePodCIDRs(inv.Cluster.PodCIDR, inv.Cluster.NodeCIDRMaskSize, hosts, inv.PodCIDRs())
 	if err != nil {
 		return err
