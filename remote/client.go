@@ -139,7 +139,7 @@ func (c *Client) session(ctx context.Context, cmd string, as privileges, stdin i
 		errw = io.MultiWriter(stderr, tail)
 	}
 	outGate, errGate := &gatedWriter{w: stdout}, &gatedWriter{w: errw}
-	pid := &pidSniffer{w: errGate}
+	pid := newPidSniffer(errGate)
 	s.Stdout, s.Stderr = outGate, pid
 	var inGate *gatedReader
 	if stdin != nil {
@@ -165,7 +165,7 @@ func (c *Client) session(ctx context.Context, cmd string, as privileges, stdin i
 	case err = <-done:
 		closeGates()
 	case <-ctx.Done():
-		c.interrupt(ctx, s, as, pid.get(), done)
+		c.interrupt(ctx, s, as, pid, done)
 		closeGates()
 		return fail(ctx.Err())
 	}
@@ -192,11 +192,13 @@ func (c *Client) session(ctx context.Context, cmd string, as privileges, stdin i
 // non-root logins (sshd: "session signalling requires privilege
 // separation"), so the command's process group is also killed from a second
 // session, with sudo when the command ran with it.
-func (c *Client) interrupt(ctx context.Context, s *ssh.Session, as privileges, pgid int, done <-chan error) {
+func (c *Client) interrupt(ctx context.Context, s *ssh.Session, as privileges, pid *pidSniffer, done <-chan error) {
 	grace, cancel := context.WithTimeout(context.WithoutCancel(ctx), cancelGrace)
 	defer cancel()
 	_ = s.Signal(ssh.SIGTERM)
-	if pgid > 1 {
+	// A command cancelled before its shell printed its PID (a short
+	// deadline on a loaded host) would otherwise be left running.
+	if pgid := pid.wait(grace); pgid > 1 {
 		select {
 		case <-done: // it ended meanwhile; its PID may be reused
 		default:
@@ -356,6 +358,24 @@ type pidSniffer struct {
 	pass    bool // the first line has been handled
 	pending []byte
 	pid     int
+	// seen is closed once the first line has been handled (or flushed).
+	seen     chan struct{}
+	seenOnce sync.Once
+}
+
+func newPidSniffer(w io.Writer) *pidSniffer { return &pidSniffer{w: w, seen: make(chan struct{})} }
+
+// markSeen must be called with mu held, after pass is set.
+func (p *pidSniffer) markSeen() { p.seenOnce.Do(func() { close(p.seen) }) }
+
+// wait returns the command's PID once its marker line arrived, or 0 when
+// ctx ends first (the shell has not started yet).
+func (p *pidSniffer) wait(ctx context.Context) int {
+	select {
+	case <-p.seen:
+	case <-ctx.Done():
+	}
+	return p.get()
 }
 
 // maxMarkerLine bounds how much stderr waits for the marker's line end.
@@ -373,6 +393,7 @@ func (p *pidSniffer) Write(b []byte) (int, error) {
 		return len(b), nil
 	}
 	p.pass = true
+	defer p.markSeen()
 	rest := p.pending
 	if i >= 0 {
 		if v, ok := bytes.CutPrefix(p.pending[:i], []byte(pidMarker)); ok {
@@ -398,6 +419,7 @@ func (p *pidSniffer) flush() {
 		_, _ = p.w.Write(p.pending)
 	}
 	p.pass, p.pending = true, nil
+	p.markSeen()
 }
 
 func (p *pidSniffer) get() int {

@@ -144,8 +144,11 @@ func TestRunCancel(t *testing.T) {
 		if !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("Run(%q) = %v, want context.DeadlineExceeded", cmd, err)
 		}
-		if d := time.Since(start); d > 2*time.Second {
-			t.Errorf("Run(%q) returned after %v, want soon after the 300ms deadline", cmd, d)
+		// Not a timing assertion: the command sleeps 300 s; returning at
+		// all well before that shows the cancellation did not wait for it
+		// (the bound leaves room for a loaded machine).
+		if d := time.Since(start); d > 60*time.Second {
+			t.Errorf("Run(%q) returned after %v: the cancellation waited for the command", cmd, d)
 		}
 		// No process of the command is left.
 		probe := "ps -eo args | grep -c '^sleep 300[.]" + marker + "$' || true"

@@ -602,7 +602,7 @@ func TestPidSniffer(t *testing.T) {
 		{"bad pid", []string{"clusterctl-pid=x\nrest"}, 0, "clusterctl-pid=x\nrest"},
 	} {
 		var out strings.Builder
-		p := &pidSniffer{w: &out}
+		p := newPidSniffer(&out)
 		for _, w := range tc.writes {
 			if n, err := p.Write([]byte(w)); err != nil || n != len(w) {
 				t.Fatalf("%s: Write = %d, %v", tc.name, n, err)
