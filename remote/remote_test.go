@@ -152,7 +152,7 @@ func TestRunCancel(t *testing.T) {
 		}
 		// No process of the command is left.
 		probe := "ps -eo args | grep -c '^sleep 300[.]" + marker + "$' || true"
-		deadline := time.Now().Add(3 * time.Second)
+		deadline := time.Now().Add(15 * time.Second)
 		for {
 			if n := strings.TrimSpace(mustRun(t, c, probe)); n == "0" {
 				break
