@@ -9,10 +9,7 @@ import (
 	"github.com/urfave/cli/v2"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
-
-	"github.com/clusterctl/clusterctl/reconcile"
 )
 
 // getStoredCommand lists ConfigMaps, Secrets or Namespaces from the inventory
@@ -22,34 +19,23 @@ func getStoredCommand(env *Env, kind string, aliases ...string) *cli.Command {
 		Name:    aliases[0],
 		Aliases: aliases[1:],
 		Usage:   "list " + kind + "s",
-		Flags: []cli.Flag{inventoryFlag(), namespaceFlag(), outputFlag("output format: json|yaml"),
-			&cli.BoolFlag{Name: "all-namespaces", Aliases: []string{"A"}, Usage: "list across all namespaces"},
-			&cli.StringFlag{Name: "selector", Aliases: []string{"l"}, Usage: "label selector"}},
+		Flags:   storedListFlags(),
 		Action: func(c *cli.Context) error {
-			inv, err := loadInventory(inventoryPath(c, env))
+			_, cl, err := loadCluster(c, env)
 			if err != nil {
 				return err
 			}
-			cl, err := reconcile.Load(inv)
+			scope, err := newListScope(c, nil, kind == "Namespace")
 			if err != nil {
 				return err
 			}
-			sel := labels.Everything()
-			if s := c.String("selector"); s != "" {
-				if sel, err = labels.Parse(s); err != nil {
-					return withCode(ExitUsage, fmt.Errorf("parse selector %q: %w", s, err))
-				}
-			}
-			all, ns := c.Bool("all-namespaces") || kind == "Namespace", c.String("namespace")
 			type row struct {
 				meta  *metav1.ObjectMeta
 				obj   runtime.Object
 				extra []string
 			}
 			var rows []row
-			keep := func(m *metav1.ObjectMeta) bool {
-				return (all || m.Namespace == ns) && sel.Matches(labels.Set(m.Labels))
-			}
+			keep := func(m *metav1.ObjectMeta) bool { return scope.match(m) }
 			switch kind {
 			case "ConfigMap":
 				for _, o := range cl.ConfigMaps {
@@ -99,7 +85,7 @@ func getStoredCommand(env *Env, kind string, aliases ...string) *cli.Command {
 			}
 			tw := tabwriter.NewWriter(env.Out, 0, 8, 3, ' ', 0)
 			head := map[string]string{"ConfigMap": "NAME\tDATA\tAGE", "Secret": "NAME\tTYPE\tDATA\tAGE", "Namespace": "NAME\tSTATUS\tAGE"}[kind]
-			showNS := all && kind != "Namespace"
+			showNS := scope.all && kind != "Namespace"
 			if showNS {
 				head = "NAMESPACE\t" + head
 			}

@@ -13,7 +13,6 @@ import (
 	"github.com/urfave/cli/v2"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/clusterctl/clusterctl/inventory"
@@ -58,40 +57,24 @@ func podStatuses(obs []playbooks.Observation) map[string]*nodeapi.PodStatus {
 
 // observePods loads the stored pods matching the flags and what nodes say.
 func observePods(c *cli.Context, env *Env, names []string) ([]podView, error) {
-	inv, err := loadInventory(inventoryPath(c, env))
+	inv, cl, err := loadCluster(c, env)
 	if err != nil {
 		return nil, err
 	}
-	cl, err := reconcile.Load(inv)
+	scope, err := newListScope(c, names, false)
 	if err != nil {
 		return nil, err
 	}
-	sel := labels.Everything()
-	if s := c.String("selector"); s != "" {
-		if sel, err = labels.Parse(s); err != nil {
-			return nil, withCode(ExitUsage, fmt.Errorf("parse selector %q: %w", s, err))
-		}
-	}
-	all := c.Bool("all-namespaces")
-	ns := c.String("namespace")
 	var pods []*corev1.Pod
+	found := map[string]bool{}
 	for _, p := range cl.Pods {
-		if (!all && p.Namespace != ns) || !sel.Matches(labels.Set(p.Labels)) {
-			continue
+		if scope.match(p) {
+			pods = append(pods, p)
+			found[p.Name] = true
 		}
-		if len(names) > 0 && !contains(names, p.Name) {
-			continue
-		}
-		pods = append(pods, p)
 	}
-	for _, n := range names {
-		found := false
-		for _, p := range pods {
-			found = found || p.Name == n
-		}
-		if !found {
-			return nil, withCode(ExitUsage, fmt.Errorf("pod %q not found in namespace %q", n, ns))
-		}
+	if err := scope.missing("Pod", found); err != nil {
+		return nil, err
 	}
 	obs := playbooks.Observe(c.Context, inv.HostNames(), dialer(c, env, inv), c.Int("parallel"))
 	statuses := podStatuses(obs)

@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
+	"github.com/clusterctl/clusterctl/inventory"
 	"github.com/clusterctl/clusterctl/nodeapi"
 	"github.com/clusterctl/clusterctl/playbooks"
 	"github.com/clusterctl/clusterctl/reconcile"
@@ -25,28 +26,33 @@ type serviceView struct {
 	spec nodeapi.ServiceSpec
 }
 
+// storedServices loads the Services matching the flags (and names).
+func storedServices(c *cli.Context, env *Env, names []string) (*inventory.Inventory, *reconcile.Cluster, []*corev1.Service, listScope, error) {
+	inv, cl, err := loadCluster(c, env)
+	if err != nil {
+		return nil, nil, nil, listScope{}, err
+	}
+	scope, err := newListScope(c, names, false)
+	if err != nil {
+		return nil, nil, nil, scope, err
+	}
+	var svcs []*corev1.Service
+	found := map[string]bool{}
+	for _, key := range reconcile.SortedKeys(cl.Services) {
+		if s := cl.Services[key]; scope.match(s) {
+			svcs = append(svcs, s)
+			found[s.Name] = true
+		}
+	}
+	return inv, cl, svcs, scope, scope.missing("Service", found)
+}
+
 // observeServices loads the Services matching the flags (and names) and
 // computes their endpoints from what the nodes report.
 func observeServices(c *cli.Context, env *Env, names []string) ([]serviceView, error) {
-	inv, err := loadInventory(inventoryPath(c, env))
+	inv, cl, svcs, _, err := storedServices(c, env, names)
 	if err != nil {
 		return nil, err
-	}
-	cl, err := reconcile.Load(inv)
-	if err != nil {
-		return nil, err
-	}
-	sel := labels.Everything()
-	if s := c.String("selector"); s != "" {
-		if sel, err = labels.Parse(s); err != nil {
-			return nil, withCode(ExitUsage, fmt.Errorf("parse selector %q: %w", s, err))
-		}
-	}
-	all, ns := c.Bool("all-namespaces"), c.String("namespace")
-	for _, n := range names {
-		if _, ok := cl.Services[reconcile.Key(ns, n)]; !ok {
-			return nil, withCode(ExitUsage, fmt.Errorf("service %q not found in namespace %q", n, ns))
-		}
 	}
 	obs := playbooks.Observe(c.Context, inv.HostNames(), dialer(c, env, inv), c.Int("parallel"))
 	statuses := map[string]*nodeapi.NodeStatus{}
@@ -57,13 +63,9 @@ func observeServices(c *cli.Context, env *Env, names []string) ([]serviceView, e
 	for _, s := range reconcile.ServiceSpecs(cl, reconcile.ObservedPods(statuses)) {
 		specs[s.Key()] = s
 	}
-	var views []serviceView
-	for _, key := range reconcile.SortedKeys(cl.Services) {
-		s := cl.Services[key]
-		if (!all && s.Namespace != ns) || !sel.Matches(labels.Set(s.Labels)) || len(names) > 0 && !contains(names, s.Name) {
-			continue
-		}
-		views = append(views, serviceView{svc: s, spec: specs[key]})
+	views := make([]serviceView, 0, len(svcs))
+	for _, s := range svcs {
+		views = append(views, serviceView{svc: s, spec: specs[reconcile.Key(s.Namespace, s.Name)]})
 	}
 	return views, nil
 }
@@ -86,35 +88,11 @@ func getServicesCommand(env *Env) *cli.Command {
 			if err != nil {
 				return err
 			}
-			inv, err := loadInventory(inventoryPath(c, env))
+			_, _, svcs, scope, err := storedServices(c, env, names)
 			if err != nil {
 				return err
 			}
-			cl, err := reconcile.Load(inv)
-			if err != nil {
-				return err
-			}
-			sel := labels.Everything()
-			if s := c.String("selector"); s != "" {
-				if sel, err = labels.Parse(s); err != nil {
-					return withCode(ExitUsage, fmt.Errorf("parse selector %q: %w", s, err))
-				}
-			}
-			all, ns := c.Bool("all-namespaces"), c.String("namespace")
-			var svcs []*corev1.Service
-			for _, key := range reconcile.SortedKeys(cl.Services) {
-				s := cl.Services[key]
-				if (!all && s.Namespace != ns) || !sel.Matches(labels.Set(s.Labels)) || len(names) > 0 && !contains(names, s.Name) {
-					continue
-				}
-				svcs = append(svcs, s)
-			}
-			for _, n := range names {
-				if _, ok := cl.Services[reconcile.Key(ns, n)]; !ok {
-					return withCode(ExitUsage, fmt.Errorf("service %q not found in namespace %q", n, ns))
-				}
-			}
-			return printServices(env.Out, c.String("output"), svcs, all, time.Now())
+			return printServices(env.Out, c.String("output"), svcs, scope.all, time.Now())
 		},
 	}
 }

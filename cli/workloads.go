@@ -168,30 +168,21 @@ func getWorkloadsCommand(env *Env, wk workloadKind) *cli.Command {
 		Aliases:   wk.aliases[1:],
 		Usage:     "list " + wk.kind + "s (status as of the last reconcile)",
 		ArgsUsage: "[NAME...]",
-		Flags: []cli.Flag{inventoryFlag(), namespaceFlag(), outputFlag("output format: json|yaml"),
-			&cli.BoolFlag{Name: "all-namespaces", Aliases: []string{"A"}, Usage: "list across all namespaces"},
-			&cli.StringFlag{Name: "selector", Aliases: []string{"l"}, Usage: "label selector"}},
+		Flags:     storedListFlags(),
 		Action: func(c *cli.Context) error {
 			names, err := trailingFlags(c, c.Args().Slice())
 			if err != nil {
 				return err
 			}
-			inv, err := loadInventory(inventoryPath(c, env))
+			_, cl, err := loadCluster(c, env)
 			if err != nil {
 				return err
-			}
-			cl, err := reconcile.Load(inv)
-			if err != nil {
-				return err
-			}
-			sel := labels.Everything()
-			if s := c.String("selector"); s != "" {
-				if sel, err = labels.Parse(s); err != nil {
-					return withCode(ExitUsage, fmt.Errorf("parse selector %q: %w", s, err))
-				}
 			}
 			cluster := manifest.ClusterScoped(wk.kind)
-			all, ns := c.Bool("all-namespaces") || cluster, c.String("namespace")
+			scope, err := newListScope(c, names, cluster)
+			if err != nil {
+				return err
+			}
 			var objs []runtime.Object
 			found := map[string]bool{}
 			keys := make([]string, 0, len(cl.Workloads[wk.kind]))
@@ -201,19 +192,15 @@ func getWorkloadsCommand(env *Env, wk workloadKind) *cli.Command {
 			sort.Strings(keys)
 			for _, k := range keys {
 				o := cl.Workloads[wk.kind][k]
-				m, _ := metaOf(o)
-				if (!all && m.Namespace != ns) || !sel.Matches(labels.Set(m.Labels)) || len(names) > 0 && !contains(names, m.Name) {
-					continue
-				}
-				found[m.Name] = true
-				objs = append(objs, o)
-			}
-			for _, n := range names {
-				if !found[n] {
-					return withCode(ExitUsage, fmt.Errorf("%s %q not found in namespace %q", strings.ToLower(wk.kind), n, ns))
+				if m, _ := metaOf(o); scope.match(m) {
+					found[m.Name] = true
+					objs = append(objs, o)
 				}
 			}
-			return printWorkloads(env.Out, c.String("output"), wk, objs, all && !cluster, time.Now())
+			if err := scope.missing(wk.kind, found); err != nil {
+				return err
+			}
+			return printWorkloads(env.Out, c.String("output"), wk, objs, scope.all && !cluster, time.Now())
 		},
 	}
 }
