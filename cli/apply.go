@@ -454,14 +454,20 @@ func deleteCommand(env *Env) *cli.Command {
 		Name:      "delete",
 		Usage:     "delete objects (pods stop gracefully on their node), then reconcile the cluster",
 		ArgsUsage: "(-f FILE | TYPE NAME...)",
-		Description: "TYPE is pod(s)/po, configmap(s)/cm, secret(s) or namespace(s)/ns.\n" +
-			"Deleting a namespace deletes everything in it.",
+		Description: "TYPE is a kubectl resource name (pods/po, deployments/deploy, svc, ...).\n" +
+			"Deleting a namespace deletes everything in it. A pod whose node is lost is\n" +
+			"marked for deletion and removed once its node confirms it stopped it, or at\n" +
+			"once with --force (then a StatefulSet re-creates it; a claim on a local\n" +
+			"volume still pins it to the lost node until the claim is deleted too).",
 		Flags: append([]cli.Flag{
 			inventoryFlag(), lockWaitFlag(), namespaceFlag(),
 			&cli.StringSliceFlag{Name: "filename", Aliases: []string{"f"}, Usage: "delete the objects in these manifests"},
 			&cli.BoolFlag{Name: "wait", Usage: "wait until the deleted pods are gone from their nodes"},
 			&cli.DurationFlag{Name: "timeout", Value: 5 * time.Minute, Usage: "how long --wait waits"},
 			&cli.BoolFlag{Name: "ignore-not-found", Usage: "treat objects that do not exist as deleted"},
+			&cli.StringFlag{Name: "cascade", Value: CascadeBackground, Usage: "what happens to dependents (a Deployment's ReplicaSets and pods, ...): " +
+				"background (deleted by the garbage collector in this run), foreground (deleted first, and waited for), orphan (kept, without the owner reference)"},
+			&cli.BoolFlag{Name: "force", Usage: "remove pods at once, even those whose node has not confirmed they stopped (a node that is lost for good)"},
 		}, sshFlags()...),
 		Action: func(c *cli.Context) error { return runDelete(c, env) },
 	}
@@ -546,11 +552,27 @@ func runDelete(c *cli.Context, env *Env) error {
 			targets = append(targets, target{kind, n, name})
 		}
 	}
+	cascade := c.String("cascade")
+	if !slices.Contains([]string{CascadeBackground, CascadeForeground, CascadeOrphan}, cascade) {
+		return withCode(ExitUsage, fmt.Errorf("delete: invalid --cascade %q: want background, foreground or orphan", cascade))
+	}
 	inv, unlock, err := lockAndLoad(c, env)
 	if err != nil {
 		return err
 	}
 	defer unlock()
+	objs, err := storedObjects(inv)
+	if err != nil {
+		return err
+	}
+	uidOfObject := func(kind, ns, name string) types.UID {
+		for _, o := range objs {
+			if o.inv.Kind == kind && o.inv.Namespace == ns && o.inv.Name == name {
+				return o.meta.GetUID()
+			}
+		}
+		return ""
+	}
 	var missing []string
 	// Deleted pods are waited for by UID: a controller may re-create a pod
 	// of the same name (a StatefulSet's) at once.
@@ -576,6 +598,31 @@ func runDelete(c *cli.Context, env *Env) error {
 				}
 			}
 		}
+		if p, ok := before.Pod(t.ns, t.name); ok && t.kind == "Pod" && p.DeletionTimestamp != nil && !c.Bool("force") {
+			fmt.Fprintf(env.Err, "pod/%s is already being deleted: waiting for node %s to confirm it stopped; --force removes it now\n", t.name, p.Spec.NodeName)
+			continue
+		}
+		if uid := uidOfObject(t.kind, t.ns, t.name); uid != "" {
+			switch cascade {
+			case CascadeOrphan:
+				n, err := orphanDependents(inv, objs, uid)
+				if err != nil {
+					return err
+				}
+				if n > 0 {
+					fmt.Fprintf(env.Out, "%s/%s: %d dependents orphaned\n", strings.ToLower(t.kind), t.name, n)
+				}
+			case CascadeForeground:
+				for _, d := range dependents(objs, uid) {
+					if inv.DeleteObject(d.inv.Kind, d.inv.Namespace, d.inv.Name) {
+						if d.inv.Kind == "Pod" {
+							gonePods = append(gonePods, string(d.meta.GetUID()))
+						}
+						fmt.Fprintf(env.Out, "%s/%s deleted (dependent of %s/%s)\n", strings.ToLower(d.inv.Kind), d.inv.Name, strings.ToLower(t.kind), t.name)
+					}
+				}
+			}
+		}
 		if !inv.DeleteObject(t.kind, t.ns, t.name) {
 			if t.kind != "Namespace" || t.name != "default" {
 				missing = append(missing, fmt.Sprintf("%s %q not found in namespace %q", strings.ToLower(t.kind), t.name, t.ns))
@@ -594,7 +641,7 @@ func runDelete(c *cli.Context, env *Env) error {
 		return fmt.Errorf("save inventory: %w", err)
 	}
 	var wait func(*playbooks.Fleet) error
-	if c.Bool("wait") && len(gonePods) > 0 {
+	if (c.Bool("wait") || cascade == CascadeForeground) && len(gonePods) > 0 {
 		wait = func(f *playbooks.Fleet) error { return waitPodsGone(c, f, gonePods) }
 	}
 	return reconcileAndReport(c, env, inv, false, wait)

@@ -99,6 +99,10 @@ func hostsNode(states map[string]HostState) *yaml.Node {
 		if hs.Unschedulable {
 			add(h, "unschedulable", &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: "true"})
 		}
+		if !hs.NotReadySince.IsZero() {
+			add(h, "notReadySince", &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!timestamp",
+				Value: hs.NotReadySince.UTC().Format(time.RFC3339)})
+		}
 		add(hosts, name, h)
 	}
 	return hosts
@@ -113,6 +117,7 @@ func (inv *Inventory) document() *yaml.Node {
 	addIf(cluster, "serviceCIDR", prefixNode(c.ServiceCIDR), c.ServiceCIDR.IsValid() && c.ServiceCIDR.String() != DefaultServiceCIDR)
 	addIf(cluster, "domain", strNode(c.Domain), c.Domain != "" && c.Domain != DefaultDomain)
 	addIf(cluster, "registries", registriesNode(c.Registries), len(c.Registries) > 0)
+	addIf(cluster, "podEvictionTimeout", strNode(c.PodEvictionTimeout.String()), c.PodEvictionTimeout != 0 && c.PodEvictionTimeout != DefaultPodEvictionTimeout)
 
 	ssh := mapNode()
 	addIf(ssh, "user", strNode(s.User), s.User != "" && s.User != DefaultSSHUser)

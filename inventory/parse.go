@@ -374,6 +374,11 @@ func (p *parser) cluster(v value, c *Cluster) {
 			}
 		}},
 		{name: "registries", decode: func(v value) { c.Registries = p.registries(v) }},
+		{name: "podEvictionTimeout", decode: func(v value) {
+			if d, ok := p.positiveDuration(v); ok {
+				c.PodEvictionTimeout = d
+			}
+		}},
 	})
 }
 
@@ -404,16 +409,25 @@ func (p *parser) ssh(v value, s *SSH) {
 			}
 		}},
 		{name: "connectTimeout", decode: func(v value) {
-			if v.n.Kind == yaml.ScalarNode && v.n.ShortTag() == "!!int" {
-				p.addf(v.line, v.path, "expected a duration with a unit like 10s, got an integer")
-				return
-			}
-			if d, ok := p.str(v); ok {
-				s.ConnectTimeout, _ = p.duration(v, d)
+			if d, ok := p.positiveDuration(v); ok {
+				s.ConnectTimeout = d
 			}
 		}},
 		{name: "sshConfig", decode: func(v value) { s.SSHConfig = p.filePath(v) }},
 	})
+}
+
+// positiveDuration decodes a duration with a unit, like 10s.
+func (p *parser) positiveDuration(v value) (time.Duration, bool) {
+	if v.n.Kind == yaml.ScalarNode && v.n.ShortTag() == "!!int" {
+		p.addf(v.line, v.path, "expected a duration with a unit like 10s, got an integer")
+		return 0, false
+	}
+	s, ok := p.str(v)
+	if !ok {
+		return 0, false
+	}
+	return p.duration(v, s)
 }
 
 func (p *parser) duration(v value, s string) (time.Duration, bool) {
@@ -549,20 +563,8 @@ func (p *parser) stateHosts(v value) map[string]HostState {
 						hs.InternalIP = a
 					}
 				}},
-				{name: "joinedAt", decode: func(v value) {
-					// Unquoted RFC3339 times are YAML timestamps; accept both.
-					if v.n.Kind == yaml.ScalarNode && v.n.ShortTag() == "!!timestamp" {
-						v.n = &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: v.n.Value}
-					}
-					if s, ok := p.str(v); ok {
-						t, err := time.Parse(time.RFC3339, s)
-						if err != nil {
-							p.addf(v.line, v.path, "invalid time %q: want RFC3339 like 2026-11-21T22:00:00Z", s)
-							return
-						}
-						hs.JoinedAt = t.UTC()
-					}
-				}},
+				{name: "joinedAt", decode: func(v value) { hs.JoinedAt, _ = p.timestamp(v) }},
+				{name: "notReadySince", decode: func(v value) { hs.NotReadySince, _ = p.timestamp(v) }},
 				{name: "agentletSHA256", decode: func(v value) {
 					if s, ok := p.str(v); ok && p.check(v, validateSHA256(s)) {
 						hs.AgentletSHA256 = s
@@ -583,6 +585,24 @@ func (p *parser) stateHosts(v value) map[string]HostState {
 		hosts[name] = hs
 	})
 	return hosts
+}
+
+// timestamp decodes an RFC3339 time, quoted or not (unquoted ones are YAML
+// timestamps).
+func (p *parser) timestamp(v value) (time.Time, bool) {
+	if v.n.Kind == yaml.ScalarNode && v.n.ShortTag() == "!!timestamp" {
+		v.n = &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: v.n.Value}
+	}
+	s, ok := p.str(v)
+	if !ok {
+		return time.Time{}, false
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		p.addf(v.line, v.path, "invalid time %q: want RFC3339 like 2026-11-21T22:00:00Z", s)
+		return time.Time{}, false
+	}
+	return t.UTC(), true
 }
 
 // resolve follows aliases to the node they name.

@@ -28,6 +28,10 @@ const (
 	DefaultKnownHosts       = "~/.ssh/known_hosts"
 	DefaultSSHConfig        = "~/.ssh/config"
 	DefaultConnectTimeout   = 10 * time.Second
+	// DefaultPodEvictionTimeout is how long a node may be unreachable or not
+	// Ready before its pods are evicted and replaced elsewhere, as
+	// Kubernetes' default tolerationSeconds for the node lifecycle taints.
+	DefaultPodEvictionTimeout = 5 * time.Minute
 
 	// SSHConfigNone as ssh.sshConfig disables reading an ssh_config file.
 	SSHConfigNone = "none"
@@ -78,6 +82,12 @@ type Cluster struct {
 	// Registries are the container registries hosts pull from, and what
 	// they mirror (see Registry).
 	Registries []Registry `json:"registries,omitempty"`
+	// PodEvictionTimeout is how long a host may stay unreachable or not Ready
+	// before the reconcile loop evicts its pods (those of Deployments,
+	// ReplicaSets and Jobs are then replaced on other hosts; DaemonSet pods
+	// stay). A pod's own tolerations for the node.kubernetes.io/unreachable
+	// and not-ready taints take precedence.
+	PodEvictionTimeout time.Duration `json:"podEvictionTimeout"`
 }
 
 // SudoMode says when remote commands run through sudo.
@@ -163,15 +173,18 @@ type HostState struct {
 	// accepted (without generation, writer and time): a different desired
 	// spec bumps the cluster generation.
 	SpecSHA256 string `json:"specSHA256,omitempty"`
+	// NotReadySince is when the reconcile loop first found the host
+	// unreachable or not Ready since it was last Ready; zero while Ready.
+	NotReadySince time.Time `json:"notReadySince,omitzero"`
 }
 
 // IsZero reports whether nothing is recorded.
 func (s HostState) IsZero() bool {
-	return !s.PodCIDR.IsValid() && !s.InternalIP.IsValid() && !s.Unschedulable && s.JoinedAt.IsZero() && s.AgentletSHA256 == "" && s.SpecSHA256 == ""
+	return !s.PodCIDR.IsValid() && !s.InternalIP.IsValid() && !s.Unschedulable && s.JoinedAt.IsZero() && s.AgentletSHA256 == "" && s.SpecSHA256 == "" && s.NotReadySince.IsZero()
 }
 
 func (s HostState) equal(o HostState) bool {
-	return s.PodCIDR == o.PodCIDR && s.InternalIP == o.InternalIP && s.Unschedulable == o.Unschedulable && s.JoinedAt.Equal(o.JoinedAt) && s.AgentletSHA256 == o.AgentletSHA256 && s.SpecSHA256 == o.SpecSHA256
+	return s.PodCIDR == o.PodCIDR && s.InternalIP == o.InternalIP && s.Unschedulable == o.Unschedulable && s.JoinedAt.Equal(o.JoinedAt) && s.AgentletSHA256 == o.AgentletSHA256 && s.SpecSHA256 == o.SpecSHA256 && s.NotReadySince.Equal(o.NotReadySince)
 }
 
 func (s State) clone() State {
@@ -209,6 +222,9 @@ func (inv *Inventory) applyDefaults(set func(path string) bool) {
 	}
 	if !set("cluster.domain") {
 		c.Domain = DefaultDomain
+	}
+	if !set("cluster.podEvictionTimeout") {
+		c.PodEvictionTimeout = DefaultPodEvictionTimeout
 	}
 	s.userSet, s.portSet = set("ssh.user"), set("ssh.port")
 	if !s.userSet {

@@ -192,11 +192,17 @@ func Run(ctx context.Context, inv *inventory.Inventory, fleet *playbooks.Fleet, 
 	// Controllers: workloads make and remove pods, to a fixed point.
 	nodes := SchedNodes(inv, res.Observations)
 	observed := ObservedPods(statuses)
+	lifecycle, err := nodeLifecycle(inv, cl, nodes, statuses, observed, opts)
+	if err != nil {
+		return nil, err
+	}
 	res.Controllers, err = RunControllers(inv, cl, ControllerInput{Now: opts.Now, Seed: opts.Seed, Observed: observed,
 		Nodes: workloadNodes(nodes), LoadLocation: opts.LoadLocation}, opts.DryRun)
 	if err != nil {
 		return nil, err
 	}
+	lifecycle.Merge(res.Controllers)
+	res.Controllers = lifecycle
 
 	// Schedule: pods using bound claims go to their claim's node.
 	schedPods, held := cl.schedulingPods()
@@ -314,8 +320,8 @@ func Desired(inv *inventory.Inventory, cl *Cluster, in DesiredInput) (map[string
 	var lowered []nodeapi.PodSpec
 	bindings := map[string]string{}
 	for _, p := range cl.Pods {
-		if p.Spec.NodeName == "" {
-			continue
+		if p.Spec.NodeName == "" || p.DeletionTimestamp != nil {
+			continue // pods being deleted are stopped by their node
 		}
 		h, ok := inv.Host(p.Spec.NodeName)
 		if !ok {

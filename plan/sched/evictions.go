@@ -46,6 +46,14 @@ type Eviction struct {
 // node's taints that evicts it (Node.Taints in order, then the implied
 // ones); the list is sorted by pod key. Neither input is modified.
 func Evictions(pods []*corev1.Pod, nodes []Node, now time.Time) []Eviction {
+	return EvictionsAfter(pods, nodes, now, DefaultTolerationSeconds*time.Second)
+}
+
+// EvictionsAfter is Evictions with defaultToleration, rounded down to whole
+// seconds, in place of DefaultTolerationSeconds: the cluster's pod eviction
+// timeout.
+func EvictionsAfter(pods []*corev1.Pod, nodes []Node, now time.Time, defaultToleration time.Duration) []Eviction {
+	defaultSecs := int64(defaultToleration / time.Second)
 	taints := make(map[string][]corev1.Taint, len(nodes))
 	for i := range nodes {
 		n := &nodes[i]
@@ -71,7 +79,7 @@ func Evictions(pods []*corev1.Pod, nodes []Node, now time.Time) []Eviction {
 			p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
 			continue
 		}
-		tols := withDefaultTolerations(p.Spec.Tolerations)
+		tols := withDefaultTolerations(p.Spec.Tolerations, defaultSecs)
 		for _, t := range taints[p.Spec.NodeName] {
 			if reason := evicts(tols, &t, now); reason != "" {
 				out = append(out, Eviction{Pod: p.Namespace + "/" + p.Name, Node: p.Spec.NodeName, Taint: t, Reason: reason})
@@ -110,7 +118,7 @@ func evicts(tols []corev1.Toleration, t *corev1.Taint, now time.Time) string {
 // withDefaultTolerations adds the tolerations of the DefaultTolerationSeconds
 // admission plugin, with its test: a toleration counts if its key is the
 // taint's or empty and its effect NoExecute or empty.
-func withDefaultTolerations(tols []corev1.Toleration) []corev1.Toleration {
+func withDefaultTolerations(tols []corev1.Toleration, secs int64) []corev1.Toleration {
 	out := tols
 	for _, key := range []string{TaintNodeNotReady, TaintNodeUnreachable} {
 		if slices.ContainsFunc(tols, func(t corev1.Toleration) bool {
@@ -118,7 +126,7 @@ func withDefaultTolerations(tols []corev1.Toleration) []corev1.Toleration {
 		}) {
 			continue
 		}
-		secs := int64(DefaultTolerationSeconds)
+		secs := secs
 		out = append(slices.Clip(out), corev1.Toleration{Key: key, Operator: corev1.TolerationOpExists,
 			Effect: corev1.TaintEffectNoExecute, TolerationSeconds: &secs})
 	}
