@@ -90,6 +90,7 @@ func newApp(env *Env) *cli.App {
 			watchCommand(env),
 			cordonCommand(env, "cordon", true),
 			cordonCommand(env, "uncordon", false),
+			drainCommand(env),
 			resetCommand(env),
 			getCommand(env),
 			describeCommand(env),

@@ -17,12 +17,14 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/clusterctl/clusterctl/inventory"
 	"github.com/clusterctl/clusterctl/manifest"
 	"github.com/clusterctl/clusterctl/nodeapi"
 	"github.com/clusterctl/clusterctl/plan"
+	"github.com/clusterctl/clusterctl/plan/admission"
 	"github.com/clusterctl/clusterctl/plan/controller"
 	"github.com/clusterctl/clusterctl/playbooks"
 	"github.com/clusterctl/clusterctl/reconcile"
@@ -78,6 +80,9 @@ func runApply(c *cli.Context, env *Env) error {
 	}
 	now := time.Now().UTC().Truncate(time.Second)
 	actions, problems := prepareApply(cl, objs, c.String("namespace"), inv.Cluster.ServiceCIDR, now)
+	if len(problems) == 0 {
+		problems = admit(cl, objs, actions)
+	}
 	if len(problems) > 0 {
 		return withCode(ExitUsage, fmt.Errorf("nothing applied:\n%s", strings.Join(problems, "\n")))
 	}
@@ -164,6 +169,15 @@ func prepareApply(cl *reconcile.Cluster, objs []manifest.Object, defaultNS strin
 		carryOver(o.Obj, old.obj, meta, old.meta)
 		if pod, ok := o.Obj.(*corev1.Pod); ok {
 			oldPod := old.obj.(*corev1.Pod)
+			if _, defaulted := oldPod.Annotations[admission.LimitRangerAnnotation]; defaulted {
+				// It was created with LimitRange defaults: compare like with like.
+				admission.DefaultPodSpec(meta.Namespace, &pod.Spec, cl.LimitRanges()[meta.Namespace])
+				if pod.Annotations == nil {
+					pod.Annotations = map[string]string{}
+				}
+				pod.Annotations[admission.LimitRangerAnnotation] = oldPod.Annotations[admission.LimitRangerAnnotation]
+			}
+			pod.Spec.NodeName = oldPod.Spec.NodeName
 			pod.Spec.NodeName = oldPod.Spec.NodeName
 			if !jsonEqual(pod.Spec, oldPod.Spec) {
 				problems = append(problems, fmt.Sprintf("%s:%d: spec: Forbidden: pod %s/%s exists and its spec cannot be changed; "+
@@ -185,6 +199,27 @@ func prepareApply(cl *reconcile.Cluster, objs []manifest.Object, defaultNS strin
 		}
 	}
 	return actions, problems
+}
+
+// admit runs the objects to be created or changed through the LimitRanges
+// and ResourceQuotas of their namespaces (plan/admission): new pods get the
+// LimitRange defaults; every violation is a problem naming the object's
+// file and line.
+func admit(cl *reconcile.Cluster, objs []manifest.Object, actions []action) []string {
+	var changed []runtime.Object
+	where := map[string]string{}
+	for i, o := range objs {
+		if actions[i].verb == "unchanged" {
+			continue
+		}
+		changed = append(changed, o.Obj)
+		where[o.Kind+"/"+reconcile.Key(actions[i].namespace, actions[i].name)] = fmt.Sprintf("%s:%d", o.File, o.Line)
+	}
+	var problems []string
+	for _, v := range admission.New(cl.All(cl.Pods)).Apply(changed) {
+		problems = append(problems, fmt.Sprintf("%s: %s", where[v.Kind+"/"+reconcile.Key(v.Namespace, v.Name)], v))
+	}
+	return problems
 }
 
 // controllerAnnotations are annotation prefixes the controllers own: an
@@ -512,6 +547,12 @@ func kindOf(resource string) (string, bool) {
 		return "PersistentVolume", true
 	case "storageclass", "storageclasses", "sc":
 		return "StorageClass", true
+	case "resourcequota", "resourcequotas", "quota":
+		return "ResourceQuota", true
+	case "limitrange", "limitranges", "limits":
+		return "LimitRange", true
+	case "poddisruptionbudget", "poddisruptionbudgets", "pdb":
+		return "PodDisruptionBudget", true
 	}
 	return "", false
 }
@@ -542,7 +583,7 @@ func runDelete(c *cli.Context, env *Env) error {
 		}
 		kind, ok := kindOf(args[0])
 		if !ok {
-			return withCode(ExitUsage, fmt.Errorf("delete: unknown resource type %q (pods, configmaps, secrets, namespaces, services, endpoints, endpointslices, deployments, replicasets, replicationcontrollers, daemonsets, statefulsets, jobs, cronjobs, hpa, pvc, pv, storageclasses)", args[0]))
+			return withCode(ExitUsage, fmt.Errorf("delete: unknown resource type %q (pods, configmaps, secrets, namespaces, services, endpoints, endpointslices, deployments, replicasets, replicationcontrollers, daemonsets, statefulsets, jobs, cronjobs, hpa, pvc, pv, storageclasses, quota, limits, pdb)", args[0]))
 		}
 		for _, name := range args[1:] {
 			n := ns

@@ -13,11 +13,13 @@ import (
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/clusterctl/clusterctl/manifest"
+	"github.com/clusterctl/clusterctl/plan/admission"
 	"github.com/clusterctl/clusterctl/plan/jobs"
 	"github.com/clusterctl/clusterctl/reconcile"
 )
@@ -108,6 +110,24 @@ func workloadKinds() []workloadKind {
 				claim = r.Namespace + "/" + r.Name
 			}
 			return []string{q.String(), accessModes(pv.Spec.AccessModes), string(pv.Spec.PersistentVolumeReclaimPolicy), string(pv.Status.Phase), claim, pv.Spec.StorageClassName}
+		}},
+		{"ResourceQuota", []string{"resourcequotas", "resourcequota", "quota"}, "REQUEST\tLIMIT", func(o runtime.Object, _ time.Time) []string {
+			req, lim := admission.Columns(o.(*corev1.ResourceQuota).Status)
+			return []string{req, lim}
+		}},
+		{"LimitRange", []string{"limitranges", "limitrange", "limits"}, "CREATED AT", func(o runtime.Object, _ time.Time) []string {
+			return []string{o.(*corev1.LimitRange).CreationTimestamp.UTC().Format(time.RFC3339)}
+		}},
+		{"PodDisruptionBudget", []string{"poddisruptionbudgets", "poddisruptionbudget", "pdb"}, "MIN AVAILABLE\tMAX UNAVAILABLE\tALLOWED DISRUPTIONS", func(o runtime.Object, _ time.Time) []string {
+			pdb := o.(*policyv1.PodDisruptionBudget)
+			minA, maxU := "N/A", "N/A"
+			if v := pdb.Spec.MinAvailable; v != nil {
+				minA = v.String()
+			}
+			if v := pdb.Spec.MaxUnavailable; v != nil {
+				maxU = v.String()
+			}
+			return []string{minA, maxU, fmt.Sprint(pdb.Status.DisruptionsAllowed)}
 		}},
 		{"StorageClass", []string{"storageclasses", "storageclass", "sc"}, "PROVISIONER\tRECLAIMPOLICY\tVOLUMEBINDINGMODE", func(o runtime.Object, _ time.Time) []string {
 			sc := o.(*storagev1.StorageClass)

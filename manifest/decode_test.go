@@ -296,7 +296,8 @@ func TestSupportedKinds(t *testing.T) {
 	want := []string{"v1/Pod", "v1/ConfigMap", "v1/Secret", "v1/Namespace", "v1/Service", "v1/Endpoints", "discovery.k8s.io/v1/EndpointSlice",
 		"apps/v1/Deployment", "apps/v1/ReplicaSet", "apps/v1/DaemonSet", "apps/v1/StatefulSet", "apps/v1/ControllerRevision",
 		"v1/ReplicationController", "batch/v1/Job", "batch/v1/CronJob", "autoscaling/v2/HorizontalPodAutoscaler",
-		"v1/PersistentVolumeClaim", "v1/PersistentVolume", "storage.k8s.io/v1/StorageClass"}
+		"v1/PersistentVolumeClaim", "v1/PersistentVolume", "storage.k8s.io/v1/StorageClass",
+		"v1/ResourceQuota", "v1/LimitRange", "policy/v1/PodDisruptionBudget"}
 	got := SupportedKinds()
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("SupportedKinds (-want +got):\n%s", diff)

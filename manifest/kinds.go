@@ -8,6 +8,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 )
@@ -41,6 +42,9 @@ func supportedKinds() []kindInfo {
 		{"v1", "PersistentVolumeClaim"},
 		{"v1", "PersistentVolume"},
 		{"storage.k8s.io/v1", "StorageClass"},
+		{"v1", "ResourceQuota"},
+		{"v1", "LimitRange"},
+		{"policy/v1", "PodDisruptionBudget"},
 	}
 }
 
@@ -87,7 +91,7 @@ func newScheme() *runtime.Scheme {
 	scheme := runtime.NewScheme()
 	for _, add := range []func(*runtime.Scheme) error{
 		corev1.AddToScheme, appsv1.AddToScheme, batchv1.AddToScheme, autoscalingv2.AddToScheme,
-		discoveryv1.AddToScheme, storagev1.AddToScheme,
+		discoveryv1.AddToScheme, storagev1.AddToScheme, policyv1.AddToScheme,
 	} {
 		if err := add(scheme); err != nil {
 			panic(fmt.Sprintf("register API types: %v", err)) // cannot happen: static registrations

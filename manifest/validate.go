@@ -14,6 +14,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/api/validate/content"
@@ -111,6 +112,16 @@ func (s *sink) defaultAndValidate(obj runtime.Object) {
 	case *storagev1.StorageClass:
 		defaultStorageClass(o)
 		s.validateMeta(&o.ObjectMeta, validation.IsDNS1123Subdomain, false)
+	case *corev1.ResourceQuota:
+		s.validateMeta(&o.ObjectMeta, validation.IsDNS1123Subdomain, true)
+		s.validateResourceQuota(o)
+	case *corev1.LimitRange:
+		defaultLimitRange(o)
+		s.validateMeta(&o.ObjectMeta, validation.IsDNS1123Subdomain, true)
+		s.validateLimitRange(o)
+	case *policyv1.PodDisruptionBudget:
+		s.validateMeta(&o.ObjectMeta, validation.IsDNS1123Subdomain, true)
+		s.validatePodDisruptionBudget(o)
 	}
 }
 

@@ -51,6 +51,8 @@ func purePackages() []purePackage {
 		{pkg: "plan/jobs", checkDeps: true, usesK8s: true, mustDeclare: []string{"ReconcileJobs"}},
 		{pkg: "plan/autoscale", checkDeps: true, usesK8s: true, mustDeclare: []string{"Recommend"}},
 		{pkg: "plan/cronsched", checkDeps: true, usesK8s: true, mustDeclare: []string{"Parse"}},
+		{pkg: "plan/admission", checkDeps: true, usesK8s: true, mustDeclare: []string{"New", "Admit", "LimitPod", "Usage"}},
+		{pkg: "plan/disruption", checkDeps: true, usesK8s: true, mustDeclare: []string{"Evaluate", "CanEvict"}},
 		{pkg: "nodeapi", checkDeps: true, mustDeclare: []string{"DecodeNodeSpec", "CheckFence"}},
 		{pkg: "manifest", checkDeps: true, usesK8s: true, edgeFiles: []string{"read.go"}, mustDeclare: []string{"Decode", "Encode", "DecodeStored"}},
 		{pkg: "inventory", edgeFiles: []string{"load.go", "save.go", "lock.go", "credentials.go"}, mustDeclare: []string{"Parse", "Marshal"}},

@@ -155,6 +155,7 @@ func RunControllers(inv *inventory.Inventory, cl *Cluster, in ControllerInput, d
 			Pods:         pods,
 			LoadLocation: in.LoadLocation,
 		}))
+		admitNewPods(cl, pods, &ch)
 		if ch.Empty() {
 			all.Events = append(all.Events, ch.Events...)
 			break
@@ -165,7 +166,9 @@ func RunControllers(inv *inventory.Inventory, cl *Cluster, in ControllerInput, d
 		}
 		all.Merge(ch)
 	}
-	return all, nil
+	st, err := policyStatus(inv, cl, in, dry)
+	all.Merge(st)
+	return all, err
 }
 
 // apply makes the changes in cl and, unless dry, in the inventory. A put
