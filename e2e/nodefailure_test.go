@@ -46,6 +46,14 @@ spec:
       containers: [{name: a, image: IMAGE, imagePullPolicy: IfNotPresent, command: [sleep, "100000"]}]
 `
 
+const rollPDB = `apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {name: roll}
+spec:
+  minAvailable: 5
+  selector: {matchLabels: {app: roll}}
+`
+
 // readyPods counts the pods with the label app=app whose containers are
 // all ready, as `get pods` (which asks the nodes) reports them.
 func readyPods(t *testing.T, inv, app string) (int, []podJSON) {
@@ -186,6 +194,75 @@ func TestNodeFailureAndRollouts(t *testing.T) {
 			}
 			return on["h4"] && len(pods) == 4, fmt.Sprint(on)
 		})
+	})
+
+	t.Run("drain moves pods within a PodDisruptionBudget", func(t *testing.T) {
+		mustOK(t, "apply", "-f", writeManifest(t, "pdb.yaml", rollPDB), "-i", l.inv)
+		_, pods := readyPods(t, l.inv, "roll")
+		count := map[string]int{}
+		for _, p := range pods {
+			count[p.Spec.NodeName]++
+		}
+		node := ""
+		for _, h := range []string{"h1", "h2", "h3", "h4"} {
+			if node == "" || count[h] > count[node] {
+				node = h
+			}
+		}
+		if count[node] < 2 {
+			t.Fatalf("pods spread as %v; the test wants a node with two roll pods", count)
+		}
+		var (
+			mu     sync.Mutex
+			lowest = 1 << 30
+		)
+		stop, done := make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(done)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if n, _ := readyPods(t, l.inv, "roll"); n >= 0 {
+					mu.Lock()
+					lowest = min(lowest, n)
+					mu.Unlock()
+				}
+			}
+		}()
+		r := mustOK(t, "drain", node, "-i", l.inv, "--timeout", "3m")
+		close(stop)
+		<-done
+		if !strings.Contains(r.stdout, "node/"+node+" drained") || strings.Count(r.stdout, "evicting pod default/roll-") != count[node] {
+			t.Errorf("drain output: %s", r)
+		}
+		if !strings.Contains(r.stderr, "Cannot evict pod as it would violate the pod's disruption budget") {
+			t.Errorf("the budget (minAvailable 5 of 6) never held an eviction back while %d pods left %s: %s", count[node], node, r)
+		}
+		if !strings.Contains(r.stderr, "ignoring DaemonSet-managed pods") {
+			t.Errorf("drain did not say it left the DaemonSet pod: %s", r)
+		}
+		mu.Lock()
+		if lowest < 5 {
+			t.Errorf("ready roll pods dropped to %d during the drain, below the budget's 5", lowest)
+		}
+		mu.Unlock()
+		n, pods := readyPods(t, l.inv, "roll")
+		for _, p := range pods {
+			if p.Spec.NodeName == node {
+				t.Errorf("%s still on the drained %s", p.Metadata.Name, node)
+			}
+		}
+		if n != 6 {
+			t.Errorf("%d ready roll pods after the drain, want 6", n)
+		}
+		if nodes := mustOK(t, "get", "nodes", "-i", l.inv).stdout; !strings.Contains(nodes, "SchedulingDisabled") {
+			t.Errorf("drained node not cordoned:\n%s", nodes)
+		}
+		mustOK(t, "uncordon", node, "-i", l.inv)
+		mustOK(t, "delete", "pdb", "roll", "-i", l.inv)
 	})
 
 	t.Run("a killed host's Deployment pods come back elsewhere and are stopped on it when it returns", func(t *testing.T) {
