@@ -39,7 +39,18 @@ test: deps build ## run unit tests, then the lab integration tests (as root; ski
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "not gofmt-ed:"; echo "$$out"; exit 1; fi
 	CLUSTERCTL_BIN=$(CURDIR)/bin/clusterctl $(GO) test -count=1 -timeout 30m ./...
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=10s
 	@hack/skipped-note.sh
+
+FUZZTIME ?= 1m
+FUZZ_TARGETS := ./inventory:FuzzParse ./inventory:FuzzParseSnapshot ./manifest:FuzzDecode ./nodeapi:FuzzDecodeNodeSpec
+
+.PHONY: fuzz
+fuzz: ## fuzz the inventory, manifest and NodeSpec parsers for FUZZTIME each (corpora in each package's testdata/fuzz)
+	@for t in $(FUZZ_TARGETS); do \
+	  pkg=$${t%%:*}; fn=$${t##*:}; echo "fuzz $$pkg $$fn for $(FUZZTIME)"; \
+	  $(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	done
 
 .PHONY: demo
 demo: deps build ## local 3-host lab, `clusterctl up`, a demo app deployed and reachable

@@ -66,10 +66,14 @@ commands:
   daemon                 run the node loop (as the agentlet service)
   status [--wait DUR]    print the node status JSON
   apply                  hold the NodeSpec JSON read from stdin
+  lease acquire|release|show
+                         the host's share of the cluster lease (JSON)
   logs NS/POD [flags]    print a container's logs (CRI log files)
   exec NS/POD [flags] -- CMD...
                          run CMD in a container; exits with CMD's exit code
   teardown               remove agentlet's iptables chains and run directory
+  snapshot put|get       store (stdin) or print the inventory snapshot
+  audit append|list      append (stdin) or print the audit trail
 
 Run "agentlet COMMAND -h" for a command's flags.
 `
@@ -97,12 +101,18 @@ func Main(ctx context.Context, env Env, args []string) int {
 		err = statusCmd(ctx, env, args[1:])
 	case "apply":
 		err = applyCmd(env, args[1:])
+	case "lease":
+		err = leaseCmd(env, args[1:])
 	case "teardown":
 		err = teardownCmd(ctx, env, args[1:])
 	case "logs":
 		err = logsCmd(ctx, env, args[1:])
 	case "exec":
 		err = execCmd(ctx, env, args[1:])
+	case "snapshot":
+		err = snapshotCmd(env, args[1:])
+	case "audit":
+		err = auditCmd(env, args[1:])
 	case "help", "-h", "--help":
 		fmt.Fprint(env.Out, usage)
 		return ExitOK

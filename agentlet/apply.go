@@ -36,7 +36,8 @@ type Applier struct {
 }
 
 // Apply decodes the NodeSpec on r, refuses it when the node holds a newer
-// generation (*nodeapi.StaleGenerationError), writes it atomically (state
+// generation (*nodeapi.StaleGenerationError) or other content under the same
+// generation (*DivergedSpecError), writes it atomically (state
 // directory 0700, file 0600, fsync of file and directory) and wakes the
 // daemon with SIGHUP. The spec is stored in canonical JSON, so re-applying
 // the same spec is reported as unchanged and writes nothing.
@@ -86,6 +87,12 @@ func (a Applier) Apply(r io.Reader) (ApplyResult, error) {
 	if err := nodeapi.CheckFence(held, spec); err != nil {
 		return res, err
 	}
+	if held != nil && held.Generation == spec.Generation {
+		// Same generation, other content: two inventories both moved
+		// on from one generation. The first to arrive wins.
+		return res, &DivergedSpecError{Node: spec.NodeName, Generation: spec.Generation,
+			HeldWriter: held.Writer, HeldAt: held.WrittenAt}
+	}
 	if err := writeAtomic(a.Paths.SpecPath(), data, 0o600, true); err != nil {
 		return res, fmt.Errorf("apply node spec: %w", err)
 	}
@@ -104,8 +111,26 @@ func lenientSpec(raw []byte) *nodeapi.NodeSpec {
 	return &s
 }
 
-// IsStale reports whether err is a fencing refusal.
+// DivergedSpecError is a spec refused because the node holds another spec
+// of the same generation: two copies of the inventory both advanced from
+// one generation, and the other one got here first.
+type DivergedSpecError struct {
+	Node       string
+	Generation int64
+	HeldWriter string
+	HeldAt     time.Time
+}
+
+func (e *DivergedSpecError) Error() string {
+	return fmt.Sprintf("refuse node spec generation %d on %s: it holds another spec of generation %d, written by %s at %s; "+
+		"two copies of the inventory diverged, recover it from the hosts before changing the cluster",
+		e.Generation, e.Node, e.Generation, e.HeldWriter, e.HeldAt.UTC().Format(time.RFC3339))
+}
+
+// IsStale reports whether err is a fencing refusal: an older generation, or
+// the same generation with other content.
 func IsStale(err error) bool {
 	var se *nodeapi.StaleGenerationError
-	return errors.As(err, &se)
+	var de *DivergedSpecError
+	return errors.As(err, &se) || errors.As(err, &de)
 }

@@ -65,18 +65,32 @@ func TestApply(t *testing.T) {
 		t.Errorf("same content, other writer = %+v, %v; want unchanged", res, err)
 	}
 
-	// Same generation, other content: allowed (idempotent retries of one writer).
-	s.PodCIDR = "10.244.9.0/24"
-	if res, err := a.Apply(specJSON(t, s)); err != nil || !res.Changed {
-		t.Errorf("same generation, new content = %+v, %v", res, err)
+	// Same generation, other content: two inventories diverged; refused
+	// (the exit code of a stale apply), nothing written, whoever wrote it.
+	before, _ = os.ReadFile(paths.SpecPath())
+	for _, w := range []string{"alice@laptop", "bob@desk"} {
+		s := testSpec(5)
+		s.Writer = w
+		s.PodCIDR = "10.244.9.0/24"
+		_, err = a.Apply(specJSON(t, s))
+		var diverged *DivergedSpecError
+		if !errors.As(err, &diverged) || diverged.Generation != 5 || diverged.HeldWriter != "alice@laptop" || !IsStale(err) {
+			t.Fatalf("same generation, other content by %s: err = %v, want a DivergedSpecError naming alice@laptop", w, err)
+		}
+		if !strings.Contains(err.Error(), "refuse node spec generation 5 on h1: it holds another spec of generation 5, written by alice@laptop") {
+			t.Errorf("diverged error = %q", err)
+		}
+	}
+	if after, _ := os.ReadFile(paths.SpecPath()); !bytes.Equal(before, after) {
+		t.Error("diverged apply changed the held spec")
 	}
 
 	// Older generation: fenced, nothing written.
 	before, _ = os.ReadFile(paths.SpecPath())
 	_, err = a.Apply(specJSON(t, testSpec(4)))
 	var stale *nodeapi.StaleGenerationError
-	if !errors.As(err, &stale) || stale.Held != 5 || stale.HeldWriter != "bob@desk" || !IsStale(err) {
-		t.Fatalf("err = %v, want a StaleGenerationError naming bob@desk", err)
+	if !errors.As(err, &stale) || stale.Held != 5 || stale.HeldWriter != "alice@laptop" || !IsStale(err) {
+		t.Fatalf("err = %v, want a StaleGenerationError naming alice@laptop", err)
 	}
 	after, _ = os.ReadFile(paths.SpecPath())
 	if !bytes.Equal(before, after) {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/clusterctl/clusterctl/agentlet/cri"
+	"github.com/clusterctl/clusterctl/agentlet/cron"
 	"github.com/clusterctl/clusterctl/agentlet/netfilter"
 	"github.com/clusterctl/clusterctl/agentlet/pods"
 	"github.com/clusterctl/clusterctl/nodeapi"
@@ -140,6 +141,9 @@ type Daemon struct {
 	// (0: every tick).
 	Usage         UsageSampler
 	UsageInterval time.Duration
+	// LoadLocation resolves CronJob time zones (nil: time.LoadLocation,
+	// the host's time zone database).
+	LoadLocation func(name string) (*time.Location, error)
 
 	state daemonState
 }
@@ -160,6 +164,8 @@ type daemonState struct {
 	usageAt     time.Time           // when usage was last sampled
 	podUsage    map[string]*nodeapi.PodUsage
 	nodeUsage   *nodeapi.NodeUsage
+	cron        cron.State // CronJob runs fired here (agentlet/cron)
+	cronLoaded  bool
 }
 
 // restore picks up the status a previous daemon published (the run
@@ -258,7 +264,7 @@ func (d *Daemon) Tick(ctx context.Context) (*nodeapi.NodeStatus, error) {
 	// Pods, only with a valid spec and a reachable runtime: a spec that
 	// cannot be read must not stop the pods it ran.
 	if d.Pods != nil && o.spec != nil && o.versionErr == nil {
-		statuses, err := d.Pods.Sync(ctx, o.spec.Pods, podGate(o))
+		statuses, err := d.Pods.Sync(ctx, d.cronPods(o.spec, report), podGate(o))
 		report(ReasonPodSyncFailed, err)
 		d.state.pods = statuses
 	}
@@ -363,7 +369,57 @@ func (d *Daemon) buildStatus(o observation, facts HostFacts, now time.Time) *nod
 	st.RecentErrors = d.state.events
 	st.Pods = withUsage(d.state.pods, d.state.podUsage)
 	st.Usage = d.state.nodeUsage
+	if d.state.cronLoaded {
+		st.CronJobs = d.state.cron.Status(podsByUID(d.state.pods))
+	}
 	return st
+}
+
+// ReasonCronStateFailed is the event reason of CronJob state errors.
+const ReasonCronStateFailed = "CronJobStateFailed"
+
+// cronPods fires the spec's CronJobs that are due (agentlet/cron) and
+// returns the pods to run: the spec's and the held runs'. A changed cron
+// state is saved before its new runs are handed to the pod runtime; when
+// the save fails nothing new starts (the times stay due) and the runs held
+// before keep running.
+func (d *Daemon) cronPods(spec *nodeapi.NodeSpec, report func(string, error)) []nodeapi.PodSpec {
+	path := d.Paths.join(nodeapi.CronStatePath)
+	if !d.state.cronLoaded {
+		st, err := cron.Load(path)
+		report(ReasonCronStateFailed, err)
+		d.state.cron, d.state.cronLoaded = st, true
+	}
+	load := d.LoadLocation
+	if load == nil {
+		load = time.LoadLocation
+	}
+	res := cron.Plan(d.state.cron, cron.Input{Now: d.Now(), CronJobs: spec.CronJobs, SpecPods: spec.Pods,
+		Pods: podsByUID(d.state.pods), LoadLocation: load})
+	if res.Changed {
+		if err := cron.Save(path, res.State); err != nil {
+			report(ReasonCronStateFailed, err)
+			return d.state.cron.Pods(spec.Pods)
+		}
+		d.state.cron = res.State
+	}
+	for _, r := range res.Started {
+		d.Log.Info("cronjob run started", "cronjob", r.Namespace+"/"+r.CronJobName, "run", r.String(),
+			"scheduled", r.ScheduledTime.Format(time.RFC3339))
+	}
+	for _, dr := range res.Dropped {
+		d.Log.Info("cronjob run released", "run", dr.Run.String(), "reason", dr.Reason)
+	}
+	return d.state.cron.Pods(spec.Pods)
+}
+
+// podsByUID indexes pod statuses by uid.
+func podsByUID(pods []nodeapi.PodStatus) map[string]*nodeapi.PodStatus {
+	out := make(map[string]*nodeapi.PodStatus, len(pods))
+	for i := range pods {
+		out[pods[i].UID] = &pods[i]
+	}
+	return out
 }
 
 // sampleUsage measures resource usage when a sample is due: the host's

@@ -123,7 +123,13 @@ func runApply(c *cli.Context, env *Env) error {
 			return waitPodsReady(c.Context, env, inv, f, pods, c.Duration("timeout"))
 		}
 	}
-	return reconcileAndReport(c, env, inv, dry, wait)
+	var changes []playbooks.AuditChange
+	for _, a := range actions {
+		if a.verb != "unchanged" {
+			changes = append(changes, playbooks.AuditChange{Action: a.verb, Kind: a.kind, Namespace: a.namespace, Name: a.name})
+		}
+	}
+	return reconcileAndReport(c, env, inv, dry, wait, changes...)
 }
 
 // prepareApply defaults namespaces, checks them, carries identity over from
@@ -178,7 +184,6 @@ func prepareApply(cl *reconcile.Cluster, objs []manifest.Object, defaultNS strin
 				pod.Annotations[admission.LimitRangerAnnotation] = oldPod.Annotations[admission.LimitRangerAnnotation]
 			}
 			pod.Spec.NodeName = oldPod.Spec.NodeName
-			pod.Spec.NodeName = oldPod.Spec.NodeName
 			if !jsonEqual(pod.Spec, oldPod.Spec) {
 				problems = append(problems, fmt.Sprintf("%s:%d: spec: Forbidden: pod %s/%s exists and its spec cannot be changed; "+
 					"delete it first (clusterctl delete pod %s -n %s)", o.File, o.Line, meta.Namespace, meta.Name, meta.Name, meta.Namespace))
@@ -226,7 +231,7 @@ func admit(cl *reconcile.Cluster, objs []manifest.Object, actions []action) []st
 // applied manifest without them keeps the stored values, as kubectl apply
 // (which only manages what the manifest says) does.
 func controllerAnnotations() []string {
-	return []string{"deployment.kubernetes.io/", "autoscaling.clusterctl.io/", "batch.kubernetes.io/", "kubectl.kubernetes.io/restartedAt"}
+	return []string{"deployment.kubernetes.io/", "autoscaling.clusterctl.io/", "batch.kubernetes.io/", "kubectl.kubernetes.io/restartedAt", "cronjob.clusterctl.io/"}
 }
 
 // hasSpec reports whether obj has a spec (and so a metadata.generation).
@@ -349,20 +354,24 @@ func newUID() string {
 // reconcileAndReport runs one cluster loop (the inventory lock is held),
 // saves, prints scheduling problems and push failures, then runs wait (if
 // any) over the same connections.
-func reconcileAndReport(c *cli.Context, env *Env, inv *inventory.Inventory, dry bool, wait func(*playbooks.Fleet) error) error {
-	_, err := reconcileOnce(c, env, inv, dry, wait)
+// The command's own changes (what it applied or deleted) go into the
+// hosts' audit trail.
+func reconcileAndReport(c *cli.Context, env *Env, inv *inventory.Inventory, dry bool, wait func(*playbooks.Fleet) error, changes ...playbooks.AuditChange) error {
+	_, err := reconcileOnce(c, env, inv, dry, wait, changes...)
 	return err
 }
 
 // reconcileOnce is reconcileAndReport returning the loop's result.
-func reconcileOnce(c *cli.Context, env *Env, inv *inventory.Inventory, dry bool, wait func(*playbooks.Fleet) error) (*reconcile.Result, error) {
+func reconcileOnce(c *cli.Context, env *Env, inv *inventory.Inventory, dry bool, wait func(*playbooks.Fleet) error, changes ...playbooks.AuditChange) (*reconcile.Result, error) {
 	auth, err := reconcile.RegistryAuth(inv, env.Getenv)
 	if err != nil {
 		return nil, withCode(ExitUsage, err)
 	}
-	fleet := playbooks.Connect(c.Context, inv.HostNames(), dialer(c, env, inv), c.Int("parallel"))
-	defer fleet.Close()
-	res, err := reconcile.Run(c.Context, inv, fleet, loopOptions(auth, dry))
+	fleet, closeFleet := openFleet(c, env, inv) // the cluster lease's, when held (lock.go)
+	defer closeFleet()
+	opts := loopOptions(c, inv, auth, dry)
+	opts.Audit.Add(changes...)
+	res, err := reconcile.Run(c.Context, inv, fleet, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -399,6 +408,7 @@ func reportAndWait(c *cli.Context, env *Env, inv *inventory.Inventory, fleet *pl
 			fmt.Fprintf(env.Err, "%s: push node spec: %v\n", p.Host, unwrapStep(p.Err))
 		}
 	}
+	warnRecorded(env, res.Recorded)
 	for _, o := range res.Observations {
 		if st, reason := playbooks.Summarize(o); st != playbooks.StatusReady {
 			fmt.Fprintf(env.Err, "%s: %s: %s (its pods are not updated)\n", o.Host, st, reason)
@@ -418,7 +428,7 @@ func reportAndWait(c *cli.Context, env *Env, inv *inventory.Inventory, fleet *pl
 	}
 	// The pods waited for now have IPs and readiness: one more loop puts
 	// them into their Services' endpoints on every node.
-	res, err := reconcile.Run(c.Context, inv, fleet, loopOptions(auth, false))
+	res, err := reconcile.Run(c.Context, inv, fleet, loopOptions(c, inv, auth, false))
 	if err != nil {
 		return err
 	}
@@ -436,9 +446,12 @@ func reportAndWait(c *cli.Context, env *Env, inv *inventory.Inventory, fleet *pl
 }
 
 // loopOptions are the options of one cluster loop run now by this user.
-func loopOptions(auth []nodeapi.RegistryAuth, dry bool) reconcile.Options {
+// The inventory is saved before any host is pushed a new generation.
+// The command line goes into the hosts' audit trail.
+func loopOptions(c *cli.Context, inv *inventory.Inventory, auth []nodeapi.RegistryAuth, dry bool) reconcile.Options {
 	return reconcile.Options{RegistryAuth: auth, Writer: writer(), Now: time.Now().UTC().Truncate(time.Second), DryRun: dry,
-		Seed: newUID(), LoadLocation: time.LoadLocation}
+		Seed: newUID(), LoadLocation: time.LoadLocation, BeforePush: func() error { return inventory.Save(inv) },
+		Audit: auditRecord(c)}
 }
 
 func nameOf(key string) string {
@@ -628,6 +641,7 @@ func runDelete(c *cli.Context, env *Env) error {
 		return ""
 	}
 	var gonePods []string
+	var deleted []playbooks.AuditChange
 	for _, t := range targets {
 		if t.kind == "Namespace" {
 			for _, o := range slices.Clone(inv.Objects()) {
@@ -636,6 +650,7 @@ func runDelete(c *cli.Context, env *Env) error {
 						gonePods = append(gonePods, uidOf(o.Namespace, o.Name))
 					}
 					fmt.Fprintf(env.Out, "%s/%s deleted (namespace %s)\n", strings.ToLower(o.Kind), o.Name, t.name)
+					deleted = append(deleted, playbooks.AuditChange{Action: "deleted", Kind: o.Kind, Namespace: o.Namespace, Name: o.Name})
 				}
 			}
 		}
@@ -660,6 +675,7 @@ func runDelete(c *cli.Context, env *Env) error {
 							gonePods = append(gonePods, string(d.meta.GetUID()))
 						}
 						fmt.Fprintf(env.Out, "%s/%s deleted (dependent of %s/%s)\n", strings.ToLower(d.inv.Kind), d.inv.Name, strings.ToLower(t.kind), t.name)
+						deleted = append(deleted, playbooks.AuditChange{Action: "deleted", Kind: d.inv.Kind, Namespace: d.inv.Namespace, Name: d.inv.Name})
 					}
 				}
 			}
@@ -674,6 +690,7 @@ func runDelete(c *cli.Context, env *Env) error {
 			gonePods = append(gonePods, uidOf(t.ns, t.name))
 		}
 		fmt.Fprintf(env.Out, "%s/%s deleted\n", strings.ToLower(t.kind), t.name)
+		deleted = append(deleted, playbooks.AuditChange{Action: "deleted", Kind: t.kind, Namespace: t.ns, Name: t.name})
 	}
 	if len(missing) > 0 && !c.Bool("ignore-not-found") {
 		return withCode(ExitUsage, fmt.Errorf("nothing deleted: %s", strings.Join(missing, "; ")))
@@ -685,7 +702,7 @@ func runDelete(c *cli.Context, env *Env) error {
 	if (c.Bool("wait") || cascade == CascadeForeground) && len(gonePods) > 0 {
 		wait = func(f *playbooks.Fleet) error { return waitPodsGone(c, f, gonePods) }
 	}
-	return reconcileAndReport(c, env, inv, false, wait)
+	return reconcileAndReport(c, env, inv, false, wait, deleted...)
 }
 
 // waitPodsGone polls until no node reports the deleted pods (by UID).

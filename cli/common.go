@@ -17,6 +17,7 @@ import (
 
 	"github.com/clusterctl/clusterctl/inventory"
 	"github.com/clusterctl/clusterctl/playbooks"
+	"github.com/clusterctl/clusterctl/reconcile"
 	"github.com/clusterctl/clusterctl/remote"
 )
 
@@ -45,7 +46,8 @@ func outputFlag(usage string) cli.Flag {
 }
 
 func lockWaitFlag() cli.Flag {
-	return &cli.DurationFlag{Name: "lock-wait", Value: 10 * time.Second, Usage: "how long to wait for another clusterctl holding the inventory lock"}
+	return &cli.DurationFlag{Name: "lock-wait", Value: 10 * time.Second,
+		Usage: "how long to wait for another clusterctl holding the inventory lock or the cluster lease (0: fail at once)"}
 }
 
 // inventoryPath resolves -i, $CLUSTERCTL_INVENTORY, ./cluster.yaml.
@@ -78,9 +80,31 @@ func lockInventory(c *cli.Context, path string) (func() error, error) {
 	return unlock, nil
 }
 
-// lockAndLoad takes the inventory's lock and loads it, for commands that
-// change the cluster; the caller defers unlock.
+// lockAndLoad takes the inventory's lock, loads the inventory and takes
+// the cluster lease (lock.go), for commands that change the cluster; the
+// caller defers unlock, which gives both back. --lock-wait covers both.
+// A --dry-run takes the inventory lock only.
 func lockAndLoad(c *cli.Context, env *Env) (*inventory.Inventory, func() error, error) {
+	start := time.Now()
+	inv, unlock, err := lockAndLoadLocal(c, env)
+	if err != nil || c.Bool("dry-run") {
+		return inv, unlock, err
+	}
+	end, err := takeLease(c, env, inv, nil, leaseWait(c, start), reconcile.FenceOf(inv))
+	if err != nil {
+		unlock()
+		return nil, nil, err
+	}
+	return inv, func() error {
+		end()
+		return unlock()
+	}, nil
+}
+
+// lockAndLoadLocal takes the inventory's lock and loads it, without the
+// cluster lease: for loops that take the lease only when they are about to
+// push (reconcile, watch: leaseOnPush).
+func lockAndLoadLocal(c *cli.Context, env *Env) (*inventory.Inventory, func() error, error) {
 	path := inventoryPath(c, env)
 	unlock, err := lockInventory(c, path)
 	if err != nil {
@@ -94,8 +118,37 @@ func lockAndLoad(c *cli.Context, env *Env) (*inventory.Inventory, func() error, 
 	return inv, unlock, nil
 }
 
+// leaseWait is what is left of --lock-wait for the cluster lease after
+// the inventory lock took its part since start.
+func leaseWait(c *cli.Context, start time.Time) time.Duration {
+	wait := c.Duration("lock-wait")
+	if wait > 0 {
+		wait = max(wait-time.Since(start), 0)
+	}
+	return wait
+}
+
 // dialer connects to inventory hosts with the inventory's SSH settings.
+// Within a command holding the cluster lease over connections of its own,
+// it hands out those connections (closing them is left to the lease), so
+// `up` and `reset` dial each host once and a host that could not be
+// reached fails at once with the same error.
 func dialer(c *cli.Context, env *Env, inv *inventory.Inventory) playbooks.Dialer {
+	dial := sshDialer(c, env, inv)
+	return func(ctx context.Context, name string) (playbooks.Host, error) {
+		if s := sessionOf(c); s != nil && s.owned {
+			h, err := s.fleet.Conn(name)
+			if err != nil {
+				return nil, err
+			}
+			return sharedHost{h}, nil
+		}
+		return dial(ctx, name)
+	}
+}
+
+// sshDialer dials a new SSH connection per call.
+func sshDialer(c *cli.Context, env *Env, inv *inventory.Inventory) playbooks.Dialer {
 	acceptNew := c.Bool("accept-new-host-keys")
 	prompt := newSudoPrompt(env)
 	return func(ctx context.Context, name string) (playbooks.Host, error) {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -17,7 +18,8 @@ func reconcileCommand(env *Env) *cli.Command {
 		Usage: "run one cluster loop: observe every host, schedule, push changed node specs, save",
 		Description: "Idempotent and safe to run from cron. Prints what changed and a one-line summary.\n" +
 			"Exit codes: 0 converged (nothing to do), 5 changes made, 3 some hosts unreachable\n" +
-			"or not updated, 1 error, 2 usage.",
+			"or not updated, 6 another clusterctl holds the cluster lease (past --lock-wait) or the\n" +
+			"hosts hold newer state than the inventory (nothing changed), 1 error, 2 usage.",
 		Flags: append([]cli.Flag{
 			inventoryFlag(),
 			lockWaitFlag(),
@@ -28,12 +30,10 @@ func reconcileCommand(env *Env) *cli.Command {
 }
 
 func runReconcile(c *cli.Context, env *Env) error {
-	inv, unlock, err := lockAndLoad(c, env)
-	if err != nil {
-		return err
+	res, err := reconcileLeased(c, env, c.Bool("dry-run"))
+	if fe := (*reconcile.FencedError)(nil); errors.As(err, &fe) {
+		return withCode(ExitConflict, err) // fenced when the loop observed
 	}
-	defer unlock()
-	res, err := reconcileOnce(c, env, inv, c.Bool("dry-run"), nil)
 	if res == nil {
 		return err
 	}
@@ -48,6 +48,30 @@ func runReconcile(c *cli.Context, env *Env) error {
 		return &exitError{code: ExitChanged, err: errors.New("changes made"), silent: true}
 	}
 	return nil
+}
+
+// reconcileLeased runs one loop that takes the cluster lease only when it
+// is about to push (leaseOnPush); --dry-run never takes it.
+func reconcileLeased(c *cli.Context, env *Env, dry bool) (*reconcile.Result, error) {
+	start := time.Now()
+	inv, unlock, err := lockAndLoadLocal(c, env)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	auth, err := reconcile.RegistryAuth(inv, env.Getenv)
+	if err != nil {
+		return nil, withCode(ExitUsage, err)
+	}
+	fleet := playbooks.Connect(c.Context, inv.HostNames(), dialer(c, env, inv), c.Int("parallel"))
+	defer fleet.Close()
+	lease := newLeaseOnPush(c, env, inv, fleet, start)
+	defer lease.release()
+	res, err := lease.run(c.Context, loopOptions(c, inv, auth, dry))
+	if err != nil {
+		return nil, err
+	}
+	return res, reportAndWait(c, env, inv, fleet, res, auth, dry, nil)
 }
 
 // unreachableCount counts the hosts that did not report a status: not

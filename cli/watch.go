@@ -20,8 +20,9 @@ func watchCommand(env *Env) *cli.Command {
 		Name:  "watch",
 		Usage: "run the cluster loop every interval, keeping one SSH connection per host, until interrupted",
 		Description: "Each tick takes the inventory lock, observes, runs the controllers and the scheduler,\n" +
-			"pushes what changed and saves, then prints one line (and what changed). Hosts that drop\n" +
-			"are reconnected with back-off. Ctrl-C (or SIGTERM) exits cleanly after the current tick.",
+			"pushes what changed (taking the cluster lease for that, given back at the end of the\n" +
+			"tick), saves, then prints one line (and what changed). Hosts that drop are reconnected\n" +
+			"with back-off. Ctrl-C (or SIGTERM) exits cleanly after the current tick.",
 		Flags: append([]cli.Flag{
 			inventoryFlag(),
 			lockWaitFlag(),
@@ -70,9 +71,13 @@ func runWatch(c *cli.Context, env *Env) error {
 	}
 }
 
-// watchTick runs one loop over the held connections, under the lock.
+// watchTick runs one loop over the held connections under the inventory
+// lock, taking the cluster lease only to push (leaseOnPush) and giving it
+// back at the end of the tick: other commands (apply, scale, ...) take it
+// between ticks.
 func watchTick(ctx context.Context, c *cli.Context, env *Env, fleet *playbooks.Fleet) (*reconcile.Result, error) {
-	inv, unlock, err := lockAndLoad(c, env)
+	start := time.Now()
+	inv, unlock, err := lockAndLoadLocal(c, env)
 	if err != nil {
 		return nil, err
 	}
@@ -81,7 +86,9 @@ func watchTick(ctx context.Context, c *cli.Context, env *Env, fleet *playbooks.F
 	if err != nil {
 		return nil, err
 	}
-	res, err := reconcile.Run(ctx, inv, fleet, loopOptions(auth, false))
+	lease := newLeaseOnPush(c, env, inv, fleet, start)
+	defer lease.release()
+	res, err := lease.run(ctx, loopOptions(c, inv, auth, false))
 	if err != nil {
 		return nil, err
 	}

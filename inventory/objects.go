@@ -1,10 +1,13 @@
 package inventory
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 )
@@ -119,15 +122,55 @@ func (p *parser) objects(v value) []Object {
 func objectsNode(objs []Object) (*yaml.Node, error) {
 	seq := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
 	for _, o := range objs {
+		// Numbers stay as written: through float64, integers past 2^53
+		// would change (inventory/testdata/fuzz/FuzzParse/object-big-int).
+		dec := json.NewDecoder(bytes.NewReader(o.JSON))
+		dec.UseNumber()
 		var raw any
-		if err := json.Unmarshal(o.JSON, &raw); err != nil {
+		if err := dec.Decode(&raw); err != nil {
 			return nil, fmt.Errorf("encode object %s %s/%s: %w", o.Kind, o.Namespace, o.Name, err)
 		}
 		n := &yaml.Node{}
-		if err := n.Encode(raw); err != nil {
+		if err := n.Encode(yamlNumbers(raw)); err != nil {
 			return nil, fmt.Errorf("encode object %s %s/%s: %w", o.Kind, o.Namespace, o.Name, err)
 		}
 		seq.Content = append(seq.Content, n)
 	}
 	return seq, nil
+}
+
+// yamlNumber is a JSON number written to YAML exactly as it is.
+type yamlNumber json.Number
+
+// MarshalYAML writes an integer as !!int and anything else (a fraction, an
+// exponent, -0, an integer past 64 bits) as !!float, keeping the digits.
+func (n yamlNumber) MarshalYAML() (any, error) {
+	v := string(n)
+	_, errInt := strconv.ParseInt(v, 10, 64)
+	_, errUint := strconv.ParseUint(v, 10, 64)
+	if (errInt == nil || errUint == nil) && v != "-0" {
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: v}, nil
+	}
+	if !strings.ContainsAny(v, ".eE") {
+		v += ".0" // -0 as a YAML int would lose its sign
+	}
+	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!float", Value: v}, nil
+}
+
+// yamlNumbers replaces the json.Numbers in v (decoded with UseNumber) by
+// yamlNumbers.
+func yamlNumbers(v any) any {
+	switch t := v.(type) {
+	case json.Number:
+		return yamlNumber(t)
+	case map[string]any:
+		for k, e := range t {
+			t[k] = yamlNumbers(e)
+		}
+	case []any:
+		for i, e := range t {
+			t[i] = yamlNumbers(e)
+		}
+	}
+	return v
 }

@@ -28,6 +28,7 @@ func Parse(filename string, data []byte) (*Inventory, error) {
 	}
 	inv := &Inventory{Path: filename, doc: doc}
 	p.inventory(doc.Content[0], inv)
+	p.stateAliases(resolve(doc.Content[0]))
 	inv.applyDefaults(func(path string) bool { _, ok := p.present[path]; return ok })
 	p.validate(inv)
 	if err := p.result(); err != nil {
@@ -603,6 +604,51 @@ func (p *parser) timestamp(v value) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	return t.UTC(), true
+}
+
+// stateAliases reports aliases outside state: to anchors inside it:
+// Marshal regenerates state: without them, so the written file would not
+// parse (inventory/testdata/fuzz/FuzzParse/state-anchor-aliased-outside).
+func (p *parser) stateAliases(root *yaml.Node) {
+	var state *yaml.Node
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		if k := root.Content[i]; k.Kind == yaml.ScalarNode && k.Value == "state" {
+			state = root.Content[i+1]
+		}
+	}
+	if state == nil {
+		return
+	}
+	anchors := map[*yaml.Node]bool{}
+	var mark func(n *yaml.Node)
+	mark = func(n *yaml.Node) {
+		if n.Kind == yaml.AliasNode {
+			return
+		}
+		if n.Anchor != "" {
+			anchors[n] = true
+		}
+		for _, c := range n.Content {
+			mark(c)
+		}
+	}
+	mark(state)
+	if len(anchors) == 0 {
+		return
+	}
+	var walk func(n *yaml.Node)
+	walk = func(n *yaml.Node) {
+		switch {
+		case n == state:
+		case n.Kind == yaml.AliasNode && anchors[n.Alias]:
+			p.addf(n.Line, "", "alias *%s refers to an anchor inside state:, which clusterctl rewrites: write the value out", n.Value)
+		case n.Kind != yaml.AliasNode:
+			for _, c := range n.Content {
+				walk(c)
+			}
+		}
+	}
+	walk(root)
 }
 
 // resolve follows aliases to the node they name.

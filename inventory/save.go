@@ -8,6 +8,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
+	"time"
 
 	"github.com/google/renameio/v2"
 )
@@ -24,7 +26,9 @@ var ErrModified = errors.New("file changed on disk since it was loaded; load it 
 // to write an inventory that would not parse back, returns ErrModified when
 // the file is no longer what Load read, and will not replace an existing
 // file with an inventory made by New (an error wrapping fs.ErrExist). Save
-// does not lock; use Update for read-modify-write cycles.
+// does not lock; use Update for read-modify-write cycles. After writing, it
+// removes temporary files that a save killed before its rename left next to
+// the inventory (see removeStaleTemps).
 func Save(inv *Inventory) error {
 	data, err := inv.Marshal()
 	if err != nil {
@@ -56,7 +60,34 @@ func Save(inv *Inventory) error {
 		return fmt.Errorf("save inventory %s: %w", inv.Path, err)
 	}
 	inv.sum, inv.onDisk = sha256.Sum256(data), true
+	removeStaleTemps(dir, filepath.Base(path), time.Now())
 	return nil
+}
+
+// staleTempAge is how old a temporary file must be before Save removes it:
+// a younger one may belong to a save in progress.
+const staleTempAge = time.Minute
+
+// removeStaleTemps removes, best effort, the temporary files a save killed
+// between writing and renaming left in dir (renameio names them "." + base
+// + decimal digits): each is a full copy of the inventory, stored Secrets
+// included, and they would otherwise pile up next to it (in a git checkout,
+// as untracked files).
+// Only regular files older than staleTempAge are removed.
+func removeStaleTemps(dir, base string, now time.Time) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		rest, ok := strings.CutPrefix(e.Name(), "."+base)
+		if !ok || rest == "" || strings.Trim(rest, "0123456789") != "" || !e.Type().IsRegular() {
+			continue
+		}
+		if info, err := e.Info(); err == nil && now.Sub(info.ModTime()) >= staleTempAge {
+			_ = os.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
 }
 
 // syncDir makes a rename in dir durable.

@@ -74,6 +74,9 @@ type NodeSpec struct {
 	Services []ServiceSpec `json:"services,omitempty"`
 	// DNS configures the node's cluster DNS server; nil serves none.
 	DNS *ClusterDNS `json:"dns,omitempty"`
+	// CronJobs are the CronJobs bound to this node, sorted by
+	// namespace/name: agentlet fires their runs (cronjobs.go).
+	CronJobs []CronJobSpec `json:"cronJobs,omitempty"`
 }
 
 // Validate reports every problem with the spec at once.
@@ -115,6 +118,17 @@ func (s *NodeSpec) Validate() error {
 			errs = append(errs, fmt.Errorf("pod %s: listed twice", p.Key()))
 		}
 		seen[p.Key()] = true
+	}
+	seenCron := map[string]bool{}
+	for i := range s.CronJobs {
+		c := &s.CronJobs[i]
+		if err := c.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+		if seenCron[c.Key()] || seenCron[c.UID] {
+			errs = append(errs, fmt.Errorf("cronjob %s: listed twice", c.Key()))
+		}
+		seenCron[c.Key()], seenCron[c.UID] = true, true
 	}
 	return errors.Join(errs...)
 }
@@ -303,6 +317,9 @@ type NodeStatus struct {
 	// DaemonRunning is false when `agentlet status` found no live daemon and
 	// answered from the last published file (or from nothing).
 	DaemonRunning bool `json:"daemonRunning"`
+	// CronJobs are the node-fired CronJob runs and events (cronjobs.go),
+	// sorted by namespace/name.
+	CronJobs []CronJobStatus `json:"cronJobs,omitempty"`
 }
 
 // Condition returns the condition of the given type, if present.

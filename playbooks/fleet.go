@@ -21,7 +21,18 @@ type Fleet struct {
 	conns    map[string]Host
 	errs     map[string]error
 	retry    map[string]backoff // Redial's schedule
+	// held is what each host holds, from the last lease acquisition and
+	// our own pushes since (HeldSpec).
+	held map[string]HeldSpec
+	// cached are the observations taken with the lease, returned once by
+	// the next Observe if it comes within cacheFor.
+	cached   []Observation
+	cachedAt time.Time
 }
+
+// cacheFor is how long the observations taken with the lease stand in for
+// a fresh Observe: the run that took the lease observes right after.
+const cacheFor = 5 * time.Second
 
 // Connect dials every host in parallel. Hosts that fail are remembered with
 // their error and skipped by later calls.
@@ -50,8 +61,16 @@ func (f *Fleet) Close() {
 	}
 }
 
-// Observe asks every connected host for its NodeStatus.
+// Observe asks every connected host for its NodeStatus. Right after
+// AcquireLease, it returns the observations taken in the same round trip.
 func (f *Fleet) Observe(ctx context.Context) []Observation {
+	f.mu.Lock()
+	cached, at := f.cached, f.cachedAt
+	f.cached = nil
+	f.mu.Unlock()
+	if cached != nil && time.Since(at) < cacheFor {
+		return cached
+	}
 	obs := make([]Observation, len(f.hosts))
 	forEach(ctx, f.hosts, f.parallel, func(ctx context.Context, i int, name string) {
 		start := time.Now()
@@ -74,6 +93,9 @@ type PushResult struct {
 
 // Push runs `agentlet apply` with each target host's spec, in parallel.
 func (f *Fleet) Push(ctx context.Context, specs map[string]nodeapi.NodeSpec, targets []string) []PushResult {
+	f.mu.Lock()
+	f.cached = nil // the hosts change: observe them again
+	f.mu.Unlock()
 	res := make([]PushResult, len(targets))
 	forEach(ctx, targets, f.parallel, func(ctx context.Context, i int, name string) {
 		res[i] = PushResult{Host: name}
@@ -97,9 +119,27 @@ func (f *Fleet) Push(ctx context.Context, specs map[string]nodeapi.NodeSpec, tar
 			return
 		}
 		res[i].Changed = !strings.HasPrefix(strings.TrimSpace(string(out)), "unchanged")
+		f.mu.Lock()
+		if f.held == nil {
+			f.held = map[string]HeldSpec{}
+		}
+		f.held[name] = HeldSpec{Generation: spec.Generation, Writer: spec.Writer, WrittenAt: spec.WrittenAt, ContentSHA256: nodeapi.ContentSHA256(&spec)}
+		f.mu.Unlock()
 	})
 	return res
 }
+
+// HeldSpec is the NodeSpec host holds as the last lease acquisition read
+// it from the host's disk, or as this fleet pushed it since.
+func (f *Fleet) HeldSpec(host string) (HeldSpec, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	h, ok := f.held[host]
+	return h, ok
+}
+
+// Hosts are the fleet's hosts, in inventory order.
+func (f *Fleet) Hosts() []string { return append([]string(nil), f.hosts...) }
 
 // Conn returns the connection to host, or its dial error.
 func (f *Fleet) Conn(host string) (Host, error) {

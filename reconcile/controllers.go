@@ -123,6 +123,12 @@ type ControllerInput struct {
 	Nodes    []workloads.Node
 	// LoadLocation resolves CronJob time zones (time.LoadLocation).
 	LoadLocation func(string) (*time.Location, error)
+	// NodeStatuses are what each host reported (nil: not heard from); the
+	// CronJob runs their agentlets fired are adopted from them.
+	NodeStatuses map[string]*nodeapi.NodeStatus
+	// WithinGrace are the hosts that are not Ready but have not been for
+	// longer than the pod eviction timeout: their CronJobs stay.
+	WithinGrace map[string]bool
 }
 
 // RunControllers runs the workload and job controllers to a fixed point
@@ -130,6 +136,12 @@ type ControllerInput struct {
 // unless dry, to the inventory. It returns every change made, in order.
 func RunControllers(inv *inventory.Inventory, cl *Cluster, in ControllerInput, dry bool) (controller.Changes, error) {
 	all, err := runAutoscalers(inv, cl, in, dry)
+	if err != nil {
+		return all, err
+	}
+	// Node-fired CronJob runs become Jobs before the Job controller runs.
+	cron, err := syncNodeCronJobs(inv, cl, in, dry)
+	all.Merge(cron)
 	if err != nil {
 		return all, err
 	}

@@ -84,11 +84,7 @@ func lifecycleTaints(inv *inventory.Inventory, nodes []sched.Node, now time.Time
 // taints of lost hosts drive off, and returns what it changed.
 func evictLostPods(inv *inventory.Inventory, cl *Cluster, nodes []sched.Node, now time.Time, dry bool) (controller.Changes, error) {
 	var ch controller.Changes
-	timeout := inv.Cluster.PodEvictionTimeout
-	if timeout <= 0 {
-		timeout = inventory.DefaultPodEvictionTimeout
-	}
-	for _, e := range sched.EvictionsAfter(cl.Pods, lifecycleTaints(inv, nodes, now), now, timeout) {
+	for _, e := range sched.EvictionsAfter(cl.Pods, lifecycleTaints(inv, nodes, now), now, evictionTimeout(inv)) {
 		var p *corev1.Pod
 		for _, q := range cl.Pods {
 			if Key(q.Namespace, q.Name) == e.Pod {
@@ -155,4 +151,24 @@ func nodeLifecycle(inv *inventory.Inventory, cl *Cluster, nodes []sched.Node, st
 	ev, err := evictLostPods(inv, cl, nodes, opts.Now, opts.DryRun)
 	ch.Merge(ev)
 	return ch, err
+}
+
+// withinGrace lists the hosts that are not Ready but have not been for
+// longer than the pod eviction timeout.
+func withinGrace(inv *inventory.Inventory, nodes []sched.Node, now time.Time) map[string]bool {
+	out := map[string]bool{}
+	for _, n := range nodes {
+		if since := inv.HostState(n.Name).NotReadySince; !n.Ready && (since.IsZero() || now.Sub(since) < evictionTimeout(inv)) {
+			out[n.Name] = true
+		}
+	}
+	return out
+}
+
+// evictionTimeout is the cluster's pod eviction timeout.
+func evictionTimeout(inv *inventory.Inventory) time.Duration {
+	if t := inv.Cluster.PodEvictionTimeout; t > 0 {
+		return t
+	}
+	return inventory.DefaultPodEvictionTimeout
 }

@@ -189,3 +189,52 @@ func TestLostHostPodsAreReplaced(t *testing.T) {
 		t.Errorf("after the host returned: %v, want web on %s only and db re-created", final, other)
 	}
 }
+
+// TestRunRecordsBeforePushing: the new generation and what each host is
+// given are saved before the first host takes them, so a run killed
+// mid-push leaves an inventory the next run (and fencing) agrees with.
+func TestRunRecordsBeforePushing(t *testing.T) {
+	in, err := inventory.Parse("c.yaml", []byte(inv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := manifest.Decode("objs.yaml", []byte(lostHostObjects))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range objs {
+		if err := Store(in, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nodes := map[string]*runningNode{"h1": {fakeNode: fakeNode{name: "h1"}}, "h2": {fakeNode: fakeNode{name: "h2"}}}
+	dial := func(_ context.Context, name string) (playbooks.Host, error) { return nodes[name], nil }
+	fleet := playbooks.Connect(context.Background(), in.HostNames(), dial, 4)
+	saves := 0
+	before := func() error {
+		saves++
+		for name, n := range nodes {
+			if n.applies != 0 {
+				t.Errorf("%s was pushed before the inventory was saved", name)
+			}
+			if in.HostState(name).SpecSHA256 == "" || in.State.Generation != 2 {
+				t.Errorf("saved without %s's new spec or generation: %+v, generation %d", name, in.HostState(name), in.State.Generation)
+			}
+		}
+		return nil
+	}
+	res, err := Run(context.Background(), in, fleet, Options{Writer: "me@test", Now: time.Unix(1e9, 0), Seed: "s", BeforePush: before})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if saves != 1 || len(res.Pushed) != 2 || nodes["h1"].applies != 1 {
+		t.Errorf("saves %d, pushed %v, h1 applies %d; want one save, then both pushed", saves, res.Pushed, nodes["h1"].applies)
+	}
+	// A failing save stops the run before any host changes.
+	in.DeleteObject("DaemonSet", "default", "agent")
+	_, err = Run(context.Background(), in, fleet, Options{Writer: "me@test", Now: time.Unix(1e9+60, 0), Seed: "t",
+		BeforePush: func() error { return errors.New("disk full") }})
+	if err == nil || !strings.Contains(err.Error(), "disk full") || nodes["h1"].applies != 1 {
+		t.Errorf("failed save: err %v, h1 applies %d; want the error and no push", err, nodes["h1"].applies)
+	}
+}

@@ -145,6 +145,15 @@ type Options struct {
 	// LoadLocation resolves CronJob time zones (time.LoadLocation; nil:
 	// UTC only).
 	LoadLocation func(string) (*time.Location, error)
+	// BeforePush saves the inventory (with the new generation and what
+	// each host is about to be given) before any host is changed; nil
+	// saves nothing then.
+	BeforePush func() error
+	// Audit is the command's part of the audit record (its command line
+	// and the objects it changed itself); nil records the loop's changes
+	// only. A command with changes is recorded even if the loop changes
+	// nothing else.
+	Audit *playbooks.AuditRecord
 }
 
 // Result is what one loop saw and did.
@@ -161,6 +170,9 @@ type Result struct {
 	Bumped     bool
 	// Controllers is what the workload controllers changed in this loop.
 	Controllers controller.Changes
+	// Recorded is the snapshot and audit upload to each reachable host,
+	// done when anything changed (playbooks.PutSnapshot).
+	Recorded []playbooks.PushResult
 }
 
 // Changed reports whether the loop changed anything on a host or in the
@@ -188,6 +200,11 @@ func Run(ctx context.Context, inv *inventory.Inventory, fleet *playbooks.Fleet, 
 	for _, o := range res.Observations {
 		statuses[o.Host] = o.Status
 	}
+	// Fencing: a host holding newer state than this inventory stops the
+	// run before anything changes (fencing.go).
+	if err := CheckFencing(inv, HeldSpecs(fleet, res.Observations), opts.Writer); err != nil {
+		return nil, err
+	}
 
 	// Controllers: workloads make and remove pods, to a fixed point.
 	nodes := SchedNodes(inv, res.Observations)
@@ -197,7 +214,8 @@ func Run(ctx context.Context, inv *inventory.Inventory, fleet *playbooks.Fleet, 
 		return nil, err
 	}
 	res.Controllers, err = RunControllers(inv, cl, ControllerInput{Now: opts.Now, Seed: opts.Seed, Observed: observed,
-		Nodes: workloadNodes(nodes), LoadLocation: opts.LoadLocation}, opts.DryRun)
+		Nodes: workloadNodes(nodes), LoadLocation: opts.LoadLocation, NodeStatuses: statuses,
+		WithinGrace: withinGrace(inv, nodes, opts.Now)}, opts.DryRun)
 	if err != nil {
 		return nil, err
 	}
@@ -272,6 +290,21 @@ func Run(ctx context.Context, inv *inventory.Inventory, fleet *playbooks.Fleet, 
 			targets = append(targets, h)
 		}
 	}
+	// Record before pushing: a run killed after some hosts took the new
+	// generation leaves an inventory that knows it (and what each host was
+	// given), so fencing lets the next run through and it re-pushes the
+	// hosts that missed it.
+	if len(targets) > 0 && opts.BeforePush != nil {
+		for _, h := range targets {
+			hs := inv.HostState(h)
+			spec := res.Specs[h]
+			hs.SpecSHA256 = nodeapi.ContentSHA256(&spec)
+			inv.SetHostState(h, hs)
+		}
+		if err := opts.BeforePush(); err != nil {
+			return nil, fmt.Errorf("record generation %d before pushing it: %w", res.Generation, err)
+		}
+	}
 	res.Pushed = fleet.Push(ctx, res.Specs, targets)
 	for _, p := range res.Pushed {
 		if p.Err != nil {
@@ -281,6 +314,12 @@ func Run(ctx context.Context, inv *inventory.Inventory, fleet *playbooks.Fleet, 
 		spec := res.Specs[p.Host]
 		hs.SpecSHA256 = nodeapi.ContentSHA256(&spec)
 		inv.SetHostState(p.Host, hs)
+	}
+	// Record: when anything changed, every reachable host keeps a snapshot
+	// of the inventory's state (`clusterctl recover`) and an audit record.
+	if res.Changed() || opts.Audit.HasChanges() {
+		rec := opts.Audit.ForLoop(inv.State.Generation, opts.Writer, opts.Now, opts.Seed, res.Bindings, res.Controllers, res.Pushed)
+		res.Recorded = fleet.PutSnapshot(ctx, inv.Snapshot(), rec, playbooks.Reachable(res.Observations))
 	}
 	return res, nil
 }
@@ -354,6 +393,11 @@ func Desired(inv *inventory.Inventory, cl *Cluster, in DesiredInput) (map[string
 	cluster := nodeapi.ClusterInfo{Name: inv.Cluster.Name, PodCIDR: inv.Cluster.PodCIDR.String(),
 		ServiceCIDR: inv.Cluster.ServiceCIDR.String(), Domain: inv.Cluster.Domain}
 	specs := plan.NodeSpecs(cluster, nodes, in.Generation, in.Writer, in.Now, lowered, bindings)
+	for h, cronJobs := range cronJobSpecs(inv, cl, in.Auth, podErrs) { // CronJobs fired by their node (cronjobs.go)
+		spec := specs[h]
+		spec.CronJobs = cronJobs
+		specs[h] = spec
+	}
 	all := peers(inv)
 	services := ServiceSpecs(cl, in.Observed)
 	for _, h := range inv.Hosts {

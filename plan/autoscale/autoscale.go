@@ -156,7 +156,11 @@ type Result struct {
 	Rescale bool
 	// Reason says why, as in the SuccessfulRescale event.
 	Reason string
-	// Changed reports that HPA differs from the input's.
+	// Changed reports that HPA differs from the input's, so that it must
+	// be stored. A steady HPA is not changed: its history records
+	// recommendations only when they change, and its currentMetrics keep
+	// their stored values while the fresh ones stay within the tolerance
+	// of them (they are refreshed whenever the HPA changes anyway).
 	Changed bool
 	Events  []controller.Event
 }
@@ -184,10 +188,19 @@ func Recommend(in Input) Result {
 		a.hpa.Annotations = map[string]string{}
 	}
 	a.hpa.Annotations[HistoryAnnotation] = a.hist.encode()
-	res.HPA = a.hpa
-	res.Events = a.events
 	orig := in.HPA.DeepCopy()
 	orig.SetGroupVersionKind(hpaGVK)
+	if !equality.Semantic.DeepEqual(orig, a.hpa) {
+		// Stored anyway: drop what no window uses any more and show the
+		// fresh metrics. Neither alone is worth a write.
+		a.hist.forget(a.windows)
+		a.hpa.Annotations[HistoryAnnotation] = a.hist.encode()
+		if a.freshMetrics != nil {
+			a.hpa.Status.CurrentMetrics = *a.freshMetrics
+		}
+	}
+	res.HPA = a.hpa
+	res.Events = a.events
 	res.Changed = !equality.Semantic.DeepEqual(orig, a.hpa)
 	return res
 }
@@ -200,6 +213,16 @@ type autoscaler struct {
 	calc   calculator
 	hist   history
 	events []controller.Event
+	// windows are the stabilization windows of the pass, if it ran them.
+	windows []window
+	// targets are the targets of the metrics with a status, in order.
+	targets []autoscalingv2.MetricTarget
+	// freshMetrics are this pass's metric statuses when the stored ones
+	// were kept.
+	freshMetrics *[]autoscalingv2.MetricStatus
+	// raw stabilizes and records recommendations as computed, without
+	// saturate, as Kubernetes does; tests compare against it.
+	raw bool
 }
 
 func (a *autoscaler) event(typ, reason, message string) {
@@ -213,8 +236,9 @@ func (a *autoscaler) event(typ, reason, message string) {
 func (a *autoscaler) reconcile(current int32, selector *metav1.LabelSelector) Result {
 	hpa := a.hpa
 	a.setCondition(autoscalingv2.AbleToScale, corev1.ConditionTrue, "SucceededGetScale", "the HPA controller was able to get the target's current scale")
-	if len(a.hist.Recommendations) == 0 {
-		a.hist.Recommendations = []sample{newSample(a.now, current)}
+	if a.hist.empty() {
+		// Kubernetes starts a new HPA's history with the current count.
+		a.hist.Ended = []sample{newSample(a.now, current)}
 	}
 	minReplicas := int32(1)
 	if hpa.Spec.MinReplicas != nil {
@@ -321,6 +345,7 @@ func (a *autoscaler) computeReplicasForMetrics(current int32, sel *metav1.LabelS
 			continue
 		}
 		statuses = append(statuses, status)
+		a.targets = append(a.targets, spec.Resource.Target)
 		if replicas == 0 || proposal > replicas {
 			replicas, metric = proposal, name
 		}
@@ -427,12 +452,18 @@ func (a *autoscaler) tolerances() tolerances {
 	return t
 }
 
-// setStatus rewrites the status: replicas, metrics, last scale time.
+// setStatus rewrites the status: replicas, metrics, last scale time. The
+// stored metrics stay while the fresh ones are within the tolerance of
+// them (Recommend refreshes them if the HPA changes anyway).
 func (a *autoscaler) setStatus(current, desired int32, statuses []autoscalingv2.MetricStatus, rescale bool) {
 	st := &a.hpa.Status
 	st.CurrentReplicas = current
 	st.DesiredReplicas = desired
-	st.CurrentMetrics = statuses
+	if metricsClose(st.CurrentMetrics, statuses, a.targets, a.tolerances()) {
+		a.freshMetrics = &statuses
+	} else {
+		st.CurrentMetrics = statuses
+	}
 	if rescale {
 		now := metav1.NewTime(a.now)
 		st.LastScaleTime = &now
@@ -458,6 +489,37 @@ func (a *autoscaler) setCondition(t autoscalingv2.HorizontalPodAutoscalerConditi
 		c.LastTransitionTime = metav1.NewTime(a.now)
 	}
 	c.Status, c.Reason, c.Message = status, reason, message
+}
+
+// metricsClose reports whether the fresh metric statuses are those stored,
+// each within the tolerance of its target: |fresh − stored| ≤ tolerance ×
+// target, the band within which Kubernetes does not scale either.
+func metricsClose(stored, fresh []autoscalingv2.MetricStatus, targets []autoscalingv2.MetricTarget, tol tolerances) bool {
+	if len(stored) != len(fresh) || len(fresh) != len(targets) {
+		return false
+	}
+	for i, f := range fresh {
+		s := stored[i]
+		if s.Type != f.Type || s.Resource == nil || f.Resource == nil || s.Resource.Name != f.Resource.Name {
+			return false
+		}
+		sc, fc, t := s.Resource.Current, f.Resource.Current, targets[i]
+		switch {
+		case t.AverageValue != nil:
+			if sc.AverageUtilization != nil || sc.AverageValue == nil || fc.AverageValue == nil ||
+				!tol.close(sc.AverageValue.MilliValue(), fc.AverageValue.MilliValue(), t.AverageValue.MilliValue()) {
+				return false
+			}
+		case t.AverageUtilization != nil:
+			if sc.AverageUtilization == nil || fc.AverageUtilization == nil || sc.AverageValue == nil ||
+				!tol.close(int64(*sc.AverageUtilization), int64(*fc.AverageUtilization), int64(*t.AverageUtilization)) {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -659,8 +659,8 @@ func TestMetricErrors(t *testing.T) {
 }
 
 // TestStabilizationOverTime replays passes a minute apart: the load drops
-// at once, the replicas follow only after the 300 s window, and the history
-// the HPA carries between passes stays bounded.
+// at once, the replicas follow only once the 6 has been out of force for the
+// whole 300 s window, and the history the HPA carries stays bounded.
 func TestStabilizationOverTime(t *testing.T) {
 	hpa := newHPA()
 	current := int32(6)
@@ -673,9 +673,11 @@ func TestStabilizationOverTime(t *testing.T) {
 		{0, 500, 6},           // steady
 		{time.Minute, 100, 6}, // load drops: wants 2, held by the window
 		{2 * time.Minute, 100, 6},
-		{5 * time.Minute, 100, 6}, // the 6 recorded at 0 is 300 s old: not yet out
-		{5*time.Minute + time.Second, 100, 2},
-		{6 * time.Minute, 100, 2},
+		{5*time.Minute + time.Second, 100, 6}, // the 6 was in force until 1 min
+		{6 * time.Minute, 100, 6},             // 300 s ago: still in the window
+		{6*time.Minute + time.Second, 100, 2},
+		{7 * time.Minute, 300, 2}, // 30% on 2 pods still wants 2
+		{8 * time.Minute, 500, 2},
 	}
 	for _, s := range steps {
 		r := Recommend(Input{Now: t0.Add(s.at), HPA: hpa, CurrentReplicas: current, Selector: webSelector, Pods: pods(int(current), s.load)})
@@ -687,12 +689,12 @@ func TestStabilizationOverTime(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(h.Recommendations) > 7 {
-			t.Errorf("at %v: history grows: %v", s.at, h.Recommendations)
+		if len(h.Ended) > 2 {
+			t.Errorf("at %v: history grows: %v", s.at, h.Ended)
 		}
 	}
-	if got := hpa.Annotations[HistoryAnnotation]; !strings.HasPrefix(got, `{"r":[[`) {
-		t.Errorf("annotation %q is not the compact form", got)
+	if got, want := hpa.Annotations[HistoryAnnotation], `{"c":[1709287260,2],"d":[[1709287561,4]]}`; got != want {
+		t.Errorf("annotation %s, want %s (the 2 in force since 1 min, the 6 forgotten at the rescale)", got, want)
 	}
 }
 

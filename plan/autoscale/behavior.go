@@ -18,6 +18,7 @@ const (
 // stabilization over Config.DownscaleStabilizationWindow, then the classic
 // limits.
 func (a *autoscaler) normalizeDesiredReplicas(current, desired, minReplicas int32) int32 {
+	desired = a.saturate(desired, minReplicas)
 	stabilized := a.stabilizeRecommendation(desired)
 	if stabilized != desired {
 		a.setCondition(autoscalingv2.AbleToScale, corev1.ConditionTrue, "ScaleDownStabilized", "recent recommendations were higher than current one, applying the highest recent recommendation")
@@ -36,17 +37,31 @@ func (a *autoscaler) normalizeDesiredReplicas(current, desired, minReplicas int3
 	return out
 }
 
+// saturate brings a recommendation to within one of minReplicas and
+// maxReplicas before it is stabilized and recorded: every count above
+// maxReplicas (below minReplicas) ends at the same replicas, limit and
+// ScalingLimited condition, so an HPA pinned at a bound by a load whose
+// recommendation wanders (14, 15, 13 with at most 10) records it once
+// instead of at every change. The current count is within the bounds here,
+// and saturating commutes with the windows' max and min, so only
+// AbleToScale's reason can differ from Kubernetes', while pinned: it says
+// ReadyForNewScale where Kubernetes may say a window held an even higher
+// (lower) wish. A recorded value keeps the bounds of its time until the
+// windows forget it (at most their length after maxReplicas is raised).
+func (a *autoscaler) saturate(desired, minReplicas int32) int32 {
+	if a.raw {
+		return desired
+	}
+	return min(max(desired, minReplicas-1), a.hpa.Spec.MaxReplicas+1)
+}
+
 // stabilizeRecommendation returns the highest recommendation of the window
 // (this one included) and records this one.
 func (a *autoscaler) stabilizeRecommendation(desired int32) int32 {
-	cutoff := a.now.Add(-a.cfg.DownscaleStabilizationWindow)
-	highest := desired
-	for _, rec := range a.hist.Recommendations {
-		if !rec.at().Before(cutoff) && rec.value() > highest {
-			highest = rec.value()
-		}
-	}
-	a.hist.Recommendations = add(a.hist.Recommendations, newSample(a.now, desired), func(s sample) bool { return s.at().Before(cutoff) })
+	down := window{start: a.now.Add(-a.cfg.DownscaleStabilizationWindow)}
+	highest := a.hist.highest(a.now, desired, down)
+	a.hist.record(a.now, desired)
+	a.windows = []window{down}
 	return highest
 }
 
@@ -116,6 +131,7 @@ func mergeRules(from *autoscalingv2.HPAScalingRules, to autoscalingv2.HPAScaling
 // normalizeDesiredReplicasWithBehaviors: stabilization windows, then the
 // scaling policies, then min and max.
 func (a *autoscaler) normalizeDesiredReplicasWithBehaviors(current, desired, minReplicas int32) int32 {
+	desired = a.saturate(desired, minReplicas)
 	up := scaleUpRules(a.hpa.Spec.Behavior.ScaleUp)
 	down := scaleDownRules(a.hpa.Spec.Behavior.ScaleDown, a.cfg.DownscaleStabilizationWindow)
 	stabilized, reason, message := a.stabilizeRecommendationWithBehaviors(current, desired, up, down)
@@ -137,17 +153,10 @@ func (a *autoscaler) normalizeDesiredReplicasWithBehaviors(current, desired, min
 // lowest recommendation of the scale-up window and the highest of the
 // scale-down window, and records this one.
 func (a *autoscaler) stabilizeRecommendationWithBehaviors(current, desired int32, up, down autoscalingv2.HPAScalingRules) (int32, string, string) {
-	upCutoff := a.now.Add(-time.Duration(*up.StabilizationWindowSeconds) * time.Second)
-	downCutoff := a.now.Add(-time.Duration(*down.StabilizationWindowSeconds) * time.Second)
-	upRec, downRec := desired, desired
-	for _, rec := range a.hist.Recommendations {
-		if rec.at().After(upCutoff) {
-			upRec = min(rec.value(), upRec)
-		}
-		if rec.at().After(downCutoff) {
-			downRec = max(rec.value(), downRec)
-		}
-	}
+	upWindow := window{start: a.now.Add(-time.Duration(*up.StabilizationWindowSeconds) * time.Second), open: true}
+	downWindow := window{start: a.now.Add(-time.Duration(*down.StabilizationWindowSeconds) * time.Second), open: true}
+	upRec := a.hist.lowest(a.now, desired, upWindow)
+	downRec := a.hist.highest(a.now, desired, downWindow)
 	recommendation := current
 	if recommendation < upRec {
 		recommendation = upRec
@@ -155,9 +164,8 @@ func (a *autoscaler) stabilizeRecommendationWithBehaviors(current, desired int32
 	if recommendation > downRec {
 		recommendation = downRec
 	}
-	a.hist.Recommendations = add(a.hist.Recommendations, newSample(a.now, desired), func(s sample) bool {
-		return s.at().Before(upCutoff) && s.at().Before(downCutoff)
-	})
+	a.hist.record(a.now, desired)
+	a.windows = []window{upWindow, downWindow}
 	if desired >= current {
 		return recommendation, "ScaleUpStabilized", "recent recommendations were lower than current one, applying the lowest recent recommendation"
 	}

@@ -16,6 +16,20 @@ func (t tolerances) within(ratio float64) bool {
 	return 1.0-t.down <= ratio && ratio <= 1.0+t.up
 }
 
+// close reports whether fresh is within the tolerance of stored, measured
+// against target: the ratio to the target moved by at most the up (or
+// down) tolerance.
+func (t tolerances) close(stored, fresh, target int64) bool {
+	if target <= 0 {
+		return stored == fresh
+	}
+	d := float64(fresh-stored) / float64(target)
+	if d >= 0 {
+		return d <= t.up
+	}
+	return -d <= t.down
+}
+
 // calculator is Kubernetes' ReplicaCalculator over the pass's pods.
 type calculator struct {
 	now time.Time

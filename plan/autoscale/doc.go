@@ -37,16 +37,45 @@
 // Kubernetes keeps the recommendation history and the scale events in the
 // controller's memory. clusterctl has no process that outlives a pass, so
 // they live in the HPA itself, in the annotation HistoryAnnotation: compact
-// JSON {"r":[[unix seconds, replicas],...],"u":[[unix seconds, pods
-// added],...],"d":[[unix seconds, pods removed],...]}, pruned to what the
-// stabilization windows and policy periods can still use. A missing or
+// JSON {"c":[since, replicas],"e":[[until, replicas],...],"u":[[unix
+// seconds, pods added],...],"d":[[unix seconds, pods removed],...]}.
+// Kubernetes records one timestamped recommendation per sync (every 15 s);
+// here every write of the HPA is a change of the inventory, so a
+// recommendation is recorded only when it changes: "c" is the one in force
+// and "e" the earlier ones, each in force until the pass that replaced it.
+// A stabilization window takes the highest (scale-down) or lowest (scale-up)
+// of this pass's recommendation and those in force at some time within it.
+// That is Kubernetes' rule with each recommendation counted until the next
+// sync rather than at its own: where Kubernetes' last sync of a replaced
+// recommendation is already out of the window but the pass that replaced
+// it is not, the old recommendation still holds, i.e. at most one loop
+// interval longer (a scale-down after a 300 s window with passes a minute
+// apart comes one pass later). Keeping Kubernetes' exact per-sync times
+// would mean writing the HPA at every pass. A recommendation is brought to
+// within one of minReplicas and maxReplicas before it is stabilized and
+// recorded (every count beyond a bound ends at the same replicas and
+// ScalingLimited condition), so an HPA pinned at a bound by a wish that
+// wanders (13, 15, 14 with at most 10) is steady too; only AbleToScale's
+// reason can then differ from Kubernetes' (ReadyForNewScale where it may
+// say ScaleDownStabilized). Entries no window contains are
+// dropped when the HPA is stored anyway. The per-pass format written
+// before ({"r":[[unix seconds, replicas],...]}) is read, each sample
+// counted at its own time, and rewritten at the next pass. A missing or
 // unreadable annotation is the controller's state after a restart: the
 // history starts again from the current replica count. Without
 // spec.behavior Kubernetes stores no scale events; here the events of the
 // current second are kept, so that a second pass in the same second (the
 // same Kubernetes sync) continues its scale-up step instead of taking
-// another. Every pass records its recommendation, so the HPA changes (and
-// is stored) at every pass in a new second.
+// another.
+//
+// Kubernetes writes the status at every sync. Here status.currentMetrics
+// keep their stored values while the fresh ones stay within the tolerance
+// of them (|fresh − stored| ≤ tolerance × target, the band within which
+// the HPA does not scale either), and are refreshed whenever the HPA is
+// stored for another reason; conditions move their lastTransitionTime only
+// when their status changes, and lastScaleTime only on a rescale. A
+// steady HPA, its usage fluctuating within the tolerance, is therefore not
+// changed by a pass, and Result.Changed is false.
 //
 // Times are kept to the second, as the API serializes them. Other metric
 // source types (Pods, Object, External, ContainerResource) are reported as

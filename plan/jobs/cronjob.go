@@ -89,8 +89,8 @@ func (r *reconciler) syncCronJobStatus(cj *batchv1.CronJob) {
 // the run that is due, if any, honouring suspend, startingDeadlineSeconds
 // and concurrencyPolicy. A run whose Job exists is never started again.
 func (r *reconciler) scheduleCronJob(cj *batchv1.CronJob) {
-	if cj.DeletionTimestamp != nil {
-		return
+	if cj.DeletionTimestamp != nil || cj.Annotations[CronJobNodeAnnotation] != "" {
+		return // a node-bound CronJob is fired by its node (noderuns.go)
 	}
 	ref := cronJobRef(cj)
 	if tz := cj.Spec.TimeZone; tz != nil {
@@ -159,16 +159,17 @@ func (r *reconciler) scheduleCronJob(cj *batchv1.CronJob) {
 		cj.Status.Active = nil
 	}
 
-	job := r.jobFromTemplate(cj, name, scheduled, sched.Location())
+	job := newJobFromTemplate(cj, name, scheduled, sched.Location())
+	admitJob(job, r.seed, r.now)
 	r.addJob(key, job)
 	r.event(ref, controller.EventNormal, "SuccessfulCreate", "Created job "+name)
 	cj.Status.Active = append(cj.Status.Active, jobReference(job))
 	cj.Status.LastScheduleTime = &metav1.Time{Time: scheduled}
 }
 
-// jobFromTemplate is Kubernetes' getJobFromTemplate2, then what the API
-// server does on create.
-func (r *reconciler) jobFromTemplate(cj *batchv1.CronJob, name string, scheduled time.Time, loc *time.Location) *batchv1.Job {
+// newJobFromTemplate is Kubernetes' getJobFromTemplate2: the Job of the run
+// scheduled at scheduled, not admitted yet (admitJob).
+func newJobFromTemplate(cj *batchv1.CronJob, name string, scheduled time.Time, loc *time.Location) *batchv1.Job {
 	annotations := copyMap(cj.Spec.JobTemplate.Annotations)
 	if annotations == nil {
 		annotations = make(map[string]string)
@@ -184,7 +185,6 @@ func (r *reconciler) jobFromTemplate(cj *batchv1.CronJob, name string, scheduled
 		},
 	}
 	cj.Spec.JobTemplate.Spec.DeepCopyInto(&job.Spec)
-	admitJob(job, r.seed, r.now)
 	return job
 }
 

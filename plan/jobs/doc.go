@@ -55,6 +55,11 @@
 //   - successfulJobsHistoryLimit and failedJobsHistoryLimit delete the
 //     oldest finished Jobs with their pods.
 //   - status active, lastScheduleTime and lastSuccessfulTime.
+//   - node-fired runs (noderuns.go): a CronJob bound to a node
+//     (CronJobNodeAnnotation) is fired by that node's agentlet, not by the
+//     pass; AdoptNodeRuns turns the runs the nodes report into the Jobs and
+//     pods the controller would have made, with the node's names and uids,
+//     and RunPodTemplates gives the pod templates the node makes runs from.
 //
 // What the API server would do on create is done here too, once, to
 // objects that arrive without a uid: uid, creationTimestamp, the API

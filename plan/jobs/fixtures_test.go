@@ -231,8 +231,8 @@ func cronSpec(f func(*batchv1.CronJobSpec)) cronOpt {
 
 // runOf returns the stored Job of cj's run at scheduled, started then.
 func runOf(cj *batchv1.CronJob, scheduled time.Time, opts ...jobOpt) *batchv1.Job {
-	r := &reconciler{seed: "fixture", now: scheduled}
-	j := r.jobFromTemplate(cj, JobNameForSchedule(cj.Name, scheduled), scheduled, time.UTC)
+	j := newJobFromTemplate(cj, JobNameForSchedule(cj.Name, scheduled), scheduled, time.UTC)
+	admitJob(j, "fixture", scheduled)
 	j.Status.StartTime = mt(scheduled)
 	for _, o := range opts {
 		o(j)

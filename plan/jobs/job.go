@@ -8,6 +8,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/clusterctl/clusterctl/plan/controller"
 )
@@ -271,6 +272,16 @@ func (r *reconciler) createPod(job *batchv1.Job, index int, replaced *corev1.Pod
 			break
 		}
 	}
+	uid := deriveUID(r.seed, "Pod", job.Namespace, name, string(job.UID), timeKey(r.now))
+	p := newJobPod(job, t, name, uid, r.now)
+	r.addPod(p, job.UID)
+	r.event(jobRef(job), controller.EventNormal, "SuccessfulCreate", "Created pod: "+name)
+}
+
+// newJobPod is a pod of job made from t (the Job's template, with its
+// completion index for an Indexed Job), as the API server stores it: with
+// the tracking finalizer and a controller reference to the Job.
+func newJobPod(job *batchv1.Job, t *corev1.PodTemplateSpec, name string, uid types.UID, created time.Time) *corev1.Pod {
 	finalizers := append([]string(nil), t.Finalizers...)
 	if !containsString(finalizers, batchv1.JobTrackingFinalizer) {
 		finalizers = append(finalizers, batchv1.JobTrackingFinalizer)
@@ -279,8 +290,8 @@ func (r *reconciler) createPod(job *batchv1.Job, index int, replaced *corev1.Pod
 		ObjectMeta: metav1.ObjectMeta{
 			Name:              name,
 			Namespace:         job.Namespace,
-			UID:               deriveUID(r.seed, "Pod", job.Namespace, name, string(job.UID), timeKey(r.now)),
-			CreationTimestamp: metav1.NewTime(r.now),
+			UID:               uid,
+			CreationTimestamp: metav1.NewTime(created),
 			Labels:            t.Labels,
 			Annotations:       t.Annotations,
 			Finalizers:        finalizers,
@@ -290,8 +301,7 @@ func (r *reconciler) createPod(job *batchv1.Job, index int, replaced *corev1.Pod
 		Status: corev1.PodStatus{Phase: corev1.PodPending},
 	}
 	p.SetGroupVersionKind(podGVK)
-	r.addPod(p, job.UID)
-	r.event(jobRef(job), controller.EventNormal, "SuccessfulCreate", "Created pod: "+name)
+	return p
 }
 
 // deleteJobPod deletes an active pod of a finished Job; trackStatus counts it.

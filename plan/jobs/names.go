@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/clusterctl/clusterctl/nodeapi"
 )
 
 // JobNameForSchedule is the name of the Job a CronJob runs for a scheduled
@@ -16,7 +18,7 @@ import (
 // agentlet both derive it, and a Job that exists under it is never created
 // again.
 func JobNameForSchedule(cronJobName string, scheduled time.Time) string {
-	return fmt.Sprintf("%s-%d", cronJobName, scheduled.Unix()/60)
+	return nodeapi.CronRunName(cronJobName, scheduled)
 }
 
 // ScheduledTimeFromJobName is JobNameForSchedule's inverse: the scheduled

@@ -27,6 +27,18 @@
 //	            PodTopologySpread ×2, InterPodAffinity ×2, BalancedAllocation ×1
 //	Bind        the highest total score; ties go to the lowest node name
 //
+// With the default plugins, pods whose scheduling-relevant fields are
+// equal (the replicas of a ReplicaSet) form a class whose per-node filter
+// and score results are kept between its pods and updated only for the
+// nodes that placements changed; the best node comes from a segment tree
+// (or, for pods with topology spread, from a scan with incrementally kept
+// matching-pod counts). The result is the same as filtering and scoring
+// every node for every pod, which the general path still does for pods
+// with or selected by inter-pod affinity terms, pods requesting extended
+// resources and pods no node fits (to give their reasons); a property test
+// checks that both paths agree. 150,000 pods place on 5,000 nodes in a few
+// seconds of CPU (BenchmarkSchedule150kPods5kNodes).
+//
 // Pods bound before the call and pods placed earlier in it are the
 // "existing" pods of inter-pod affinity and topology spread: a pod's
 // required anti-affinity keeps later pods it selects out of its topology

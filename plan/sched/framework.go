@@ -324,16 +324,39 @@ func (f *Framework) ScheduleCluster(c Cluster) Result {
 	s := &cycle{f: f, nodes: infos, snapshot: snapshot, skip: make([]bool, len(f.Filters)),
 		feasible: make([]int, 0, len(infos)), feasibleNodes: make([]*NodeInfo, 0, len(infos)),
 		rejected: make([][]string, len(infos)), total: make([]int64, len(infos)), scores: make([]int64, len(infos))}
+	var fast *fastPath
+	if f.isDefault() && !generalPathOnly {
+		fast = newFastPath(s)
+	}
 	for _, pi := range pending {
-		node, why := s.scheduleOne(pi)
+		var node *NodeInfo
+		var why *Unschedulable
+		i, class, ok := fast.schedule(pi)
+		if ok {
+			node = infos[i]
+		} else {
+			node, why = s.scheduleOne(pi)
+		}
 		if why != nil {
 			res.Unschedulable[pi.Key] = *why
 			continue
 		}
 		snapshot.add(node, pi)
+		fast.placed(node, pi, class)
 		res.Bindings[pi.Key] = node.Node.Name
 	}
 	return res
+}
+
+// generalPathOnly turns the fast path off, for tests that compare the two.
+var generalPathOnly = false
+
+// isDefault reports whether f has exactly Default's plugins and weights,
+// which the fast path implements.
+func (f *Framework) isDefault() bool {
+	d := Default()
+	return slices.Equal(f.PreEnqueue, d.PreEnqueue) && slices.Equal(f.PreFilters, d.PreFilters) &&
+		slices.Equal(f.Filters, d.Filters) && slices.Equal(f.Scores, d.Scores)
 }
 
 // cycle holds one Schedule call's nodes and scratch space reused by every

@@ -83,14 +83,19 @@ type NodeUnschedulable struct{}
 func (NodeUnschedulable) Name() string { return "NodeUnschedulable" }
 
 func (NodeUnschedulable) Filter(p *PodInfo, n *NodeInfo) []string {
-	if !n.Node.Unschedulable {
-		return nil
-	}
-	taint := corev1.Taint{Key: TaintNodeUnschedulable, Effect: corev1.TaintEffectNoSchedule}
-	if toleratedBy(p.Pod.Spec.Tolerations, &taint) {
+	if schedulable(p, n.Node) {
 		return nil
 	}
 	return []string{ReasonUnschedulable}
+}
+
+// schedulable: the node is not cordoned or the pod tolerates it.
+func schedulable(p *PodInfo, n *Node) bool {
+	if !n.Unschedulable {
+		return true
+	}
+	taint := corev1.Taint{Key: TaintNodeUnschedulable, Effect: corev1.TaintEffectNoSchedule}
+	return toleratedBy(p.Pod.Spec.Tolerations, &taint)
 }
 
 // NodeReady rejects nodes that are not ready or unreachable, unless the pod
@@ -101,19 +106,24 @@ type NodeReady struct{}
 func (NodeReady) Name() string { return "NodeReady" }
 
 func (NodeReady) Filter(p *PodInfo, n *NodeInfo) []string {
-	reason := readiness(n.Node)
-	if reason == "" {
+	if readyFor(p, n.Node) {
 		return nil
+	}
+	return []string{readiness(n.Node)}
+}
+
+// readyFor: the node is ready, or the pod tolerates what it is.
+func readyFor(p *PodInfo, n *Node) bool {
+	reason := readiness(n)
+	if reason == "" {
+		return true
 	}
 	key := TaintNodeNotReady
 	if reason == ReasonNodeUnreachable {
 		key = TaintNodeUnreachable
 	}
 	taint := corev1.Taint{Key: key, Effect: corev1.TaintEffectNoSchedule}
-	if toleratedBy(p.Pod.Spec.Tolerations, &taint) {
-		return nil
-	}
-	return []string{reason}
+	return toleratedBy(p.Pod.Spec.Tolerations, &taint)
 }
 
 // readiness returns why a node is not ready, or "".
@@ -149,13 +159,22 @@ type TaintToleration struct{}
 func (TaintToleration) Name() string { return "TaintToleration" }
 
 func (TaintToleration) Filter(p *PodInfo, n *NodeInfo) []string {
-	for i := range n.Node.Taints {
-		t := &n.Node.Taints[i]
+	if t := untoleratedTaint(p, n.Node); t != nil {
+		return []string{"node(s) had untolerated taint {" + t.Key + ": " + t.Value + "}"}
+	}
+	return nil
+}
+
+// untoleratedTaint returns the node's first NoSchedule or NoExecute taint
+// the pod does not tolerate, or nil.
+func untoleratedTaint(p *PodInfo, n *Node) *corev1.Taint {
+	for i := range n.Taints {
+		t := &n.Taints[i]
 		if t.Effect != corev1.TaintEffectNoSchedule && t.Effect != corev1.TaintEffectNoExecute {
 			continue
 		}
 		if !toleratedBy(p.Pod.Spec.Tolerations, t) {
-			return []string{"node(s) had untolerated taint {" + t.Key + ": " + t.Value + "}"}
+			return t
 		}
 	}
 	return nil
@@ -195,12 +214,20 @@ type NodeSelector struct{}
 func (NodeSelector) Name() string { return "NodeSelector" }
 
 func (NodeSelector) Filter(p *PodInfo, n *NodeInfo) []string {
-	for k, v := range p.Pod.Spec.NodeSelector {
-		if got, ok := n.Node.Labels[k]; !ok || got != v {
-			return []string{ReasonAffinity}
-		}
+	if !matchesNodeSelector(p, n.Node) {
+		return []string{ReasonAffinity}
 	}
 	return nil
+}
+
+// matchesNodeSelector: the node has every spec.nodeSelector pair.
+func matchesNodeSelector(p *PodInfo, n *Node) bool {
+	for k, v := range p.Pod.Spec.NodeSelector {
+		if got, ok := n.Labels[k]; !ok || got != v {
+			return false
+		}
+	}
+	return true
 }
 
 // NodeAffinity rejects nodes that match none of the required
@@ -256,6 +283,16 @@ func (NodePorts) Filter(p *PodInfo, n *NodeInfo) []string {
 type NodeResourcesFit struct{}
 
 func (NodeResourcesFit) Name() string { return "NodeResourcesFit" }
+
+// fitsResources is NodeResourcesFit's Filter without reasons, for pods
+// that request only cpu and memory.
+func fitsResources(p *PodInfo, n *NodeInfo) bool {
+	alloc := &n.Node.Allocatable
+	r := &p.Requests
+	return n.Pods+1 <= alloc.Pods &&
+		(r.MilliCPU <= 0 || r.MilliCPU <= alloc.CPUMillis-n.Requested.MilliCPU) &&
+		(r.Memory <= 0 || r.Memory <= alloc.MemoryBytes-n.Requested.Memory)
+}
 
 func (NodeResourcesFit) Filter(p *PodInfo, n *NodeInfo) []string {
 	var reasons []string

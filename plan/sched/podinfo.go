@@ -83,19 +83,21 @@ func (p *PodInfo) writeState(plugin string, v any) {
 func NewPodInfo(p *corev1.Pod) *PodInfo {
 	pi := &PodInfo{Pod: p, Key: p.Namespace + "/" + p.Name}
 	pi.Requests, pi.NonZero = podRequests(p)
-	containers := slices.Clone(p.Spec.Containers)
-	for _, c := range p.Spec.InitContainers {
-		if isSidecar(&c) { // sidecars keep their ports while the pod runs
-			containers = append(containers, c)
-		}
-	}
-	for _, c := range containers {
+	hostPorts := func(c *corev1.Container) {
 		for _, cp := range c.Ports {
 			if cp.HostPort <= 0 {
 				continue
 			}
 			hp := HostPort{IP: cmp.Or(cp.HostIP, "0.0.0.0"), Protocol: cmp.Or(cp.Protocol, corev1.ProtocolTCP), Port: cp.HostPort}
 			pi.HostPorts = append(pi.HostPorts, hp)
+		}
+	}
+	for i := range p.Spec.Containers {
+		hostPorts(&p.Spec.Containers[i])
+	}
+	for i := range p.Spec.InitContainers {
+		if c := &p.Spec.InitContainers[i]; isSidecar(c) { // sidecars keep their ports while the pod runs
+			hostPorts(c)
 		}
 	}
 	if a := p.Spec.Affinity; a != nil && a.NodeAffinity != nil {
@@ -170,6 +172,14 @@ func quantity(name corev1.ResourceName, q resource.Quantity) int64 {
 // it, plus the pod overhead. Pod-level requests, where set, win for cpu
 // and memory.
 func podRequests(p *corev1.Pod) (actual, nonZero Requests) {
+	if r, nz, ok := plainRequests(p); ok {
+		return r, nz
+	}
+	return mapRequests(p)
+}
+
+// mapRequests is podRequests for any pod.
+func mapRequests(p *corev1.Pod) (actual, nonZero Requests) {
 	compute := func(nz bool) Requests {
 		reqs := amounts{}
 		for i := range p.Spec.Containers {
@@ -214,6 +224,45 @@ func podRequests(p *corev1.Pod) (actual, nonZero Requests) {
 		return out
 	}
 	return compute(false), compute(true)
+}
+
+// plainRequests is podRequests for the common pod, computed without maps:
+// no init containers, overhead or pod-level resources, and containers
+// that name no resources but cpu and memory. ok is false for other pods.
+func plainRequests(p *corev1.Pod) (actual, nonZero Requests, ok bool) {
+	if len(p.Spec.InitContainers) > 0 || len(p.Spec.Overhead) > 0 || p.Spec.Resources != nil {
+		return Requests{}, Requests{}, false
+	}
+	for i := range p.Spec.Containers {
+		res := &p.Spec.Containers[i].Resources
+		for _, rl := range []corev1.ResourceList{res.Requests, res.Limits} {
+			for name := range rl {
+				if name != corev1.ResourceCPU && name != corev1.ResourceMemory {
+					return Requests{}, Requests{}, false
+				}
+			}
+		}
+		// A request, else the limit it defaults to, else nothing (the
+		// scoring default for nonZero).
+		get := func(name corev1.ResourceName, def int64) (int64, int64) {
+			q, ok := res.Requests[name]
+			if !ok {
+				q, ok = res.Limits[name]
+			}
+			if !ok {
+				return 0, def
+			}
+			v := quantity(name, q)
+			return v, v
+		}
+		cpu, nzCPU := get(corev1.ResourceCPU, DefaultMilliCPURequest)
+		mem, nzMem := get(corev1.ResourceMemory, DefaultMemoryRequest)
+		actual.MilliCPU += cpu
+		actual.Memory += mem
+		nonZero.MilliCPU += nzCPU
+		nonZero.Memory += nzMem
+	}
+	return actual, nonZero, true
 }
 
 // NodeInfo is a node with the pods placed on it so far.

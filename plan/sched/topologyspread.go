@@ -114,12 +114,7 @@ func (c *spreadConstraint) includes(p *PodInfo, n *Node) bool {
 // matchesNodeAffinity reports whether node n matches the pod's nodeSelector
 // and required node affinity (kube's GetRequiredNodeAffinity(pod).Match).
 func matchesNodeAffinity(p *PodInfo, n *Node) bool {
-	for k, v := range p.Pod.Spec.NodeSelector {
-		if got, ok := n.Labels[k]; !ok || got != v {
-			return false
-		}
-	}
-	return p.required == nil || p.required.matches(n)
+	return matchesNodeSelector(p, n) && (p.required == nil || p.required.matches(n))
 }
 
 // hasUntoleratedTaint reports whether node n has a NoSchedule or NoExecute
