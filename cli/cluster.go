@@ -138,6 +138,18 @@ func runUp(c *cli.Context, env *Env) error {
 	if err := inventory.Save(inv); err != nil {
 		return fmt.Errorf("save inventory: %w", err)
 	}
+	// The hosts keep the state for recover and the audit trail.
+	var upHosts []string
+	for _, r := range results {
+		if r.Err == nil {
+			upHosts = append(upHosts, r.Host)
+		}
+	}
+	if len(upHosts) > 0 {
+		fleet, closeFleet := openFleet(c, env, inv)
+		recordState(c, env, inv, fleet, upHosts)
+		closeFleet()
+	}
 	for _, r := range results {
 		for _, w := range r.Warnings {
 			fmt.Fprintf(env.Err, "warning: %s: %s\n", r.Host, w)

@@ -6,6 +6,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/clusterctl/clusterctl/inventory"
+	"github.com/clusterctl/clusterctl/playbooks"
 )
 
 // cordonCommand marks hosts unschedulable (cordon) or schedulable again
@@ -51,6 +52,14 @@ func cordonCommand(env *Env, name string, cordon bool) *cli.Command {
 			if err := inventory.Save(inv); err != nil {
 				return fmt.Errorf("save inventory: %w", err)
 			}
+			// The hosts keep the state for recover and the audit trail.
+			fleet, closeFleet := openFleet(c, env, inv)
+			defer closeFleet()
+			var changes []playbooks.AuditChange
+			for _, n := range names {
+				changes = append(changes, playbooks.AuditChange{Action: name + "ed", Kind: "Node", Name: n})
+			}
+			recordState(c, env, inv, fleet, playbooks.Reachable(fleet.Observe(c.Context)), changes...)
 			return nil
 		},
 	}
