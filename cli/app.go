@@ -20,6 +20,9 @@ const (
 	ExitPartial = 3 // some hosts failed or were unreachable; the others succeeded
 	ExitHostKey = 4 // a host key did not match known_hosts; nothing was changed on that host
 	ExitChanged = 5 // reconcile: the cluster was not converged and changes were made
+	// ExitConflict: another run holds the cluster lease, or the hosts hold
+	// newer state than the inventory (fencing); nothing was changed.
+	ExitConflict = 6
 )
 
 // Env is what every command gets: its streams and how to reach the terminal.

@@ -35,11 +35,6 @@ import (
 // delete, reconcile, each tick of watch, scale, rollout, set image,
 // cordon/uncordon, drain, up, reset); read commands take neither.
 
-// ExitConflict is the exit code of a run stopped because another run holds
-// the cluster lease, or because the hosts hold newer state than the
-// inventory (fencing). Nothing was changed.
-const ExitConflict = 6
-
 // EnvLeaseTTL overrides the cluster lease's TTL (a Go duration, ≥ 3s).
 const EnvLeaseTTL = "CLUSTERCTL_LEASE_TTL"
 
@@ -79,14 +74,13 @@ func leaseTTL(env *Env) (time.Duration, error) {
 	return d, nil
 }
 
-// session is a mutating command's hold on the cluster: the lease and the
-// fleet it was taken over, found through the command's context.
+// session is a mutating command's hold on the cluster lease: the fleet it
+// was taken over, found through the command's context.
 type session struct {
 	fleet *playbooks.Fleet
 	// owned: the fleet was opened for the lease; the command's other
 	// connections reuse it (dialer, openFleet) and it is closed at the end.
 	owned bool
-	lease *playbooks.ClusterLease
 }
 
 type sessionKey struct{}
@@ -120,10 +114,10 @@ func openFleet(c *cli.Context, env *Env, inv *inventory.Inventory) (*playbooks.F
 var errInterrupted = errors.New("interrupted")
 
 // takeLease takes the cluster lease for the command over fleet (or its own
-// connections), checks what the hosts hold against fence, and makes the command's context (c.Context)
-// end when the lease is lost or the user interrupts: the command unwinds
-// and end releases the lease, restores the context and closes what it
-// opened. A second Ctrl-C exits at once (the lease then lapses after its
+// connections), checks what the hosts hold against fence, and makes the
+// command's context (c.Context) end when the lease is lost or the user
+// interrupts: the command unwinds and end releases the lease, restores the
+// context and closes what it opened. A second Ctrl-C exits at once (the lease then lapses after its
 // TTL, or `clusterctl lock release` breaks it).
 func takeLease(c *cli.Context, env *Env, inv *inventory.Inventory, fleet *playbooks.Fleet, wait time.Duration, fence reconcile.Fence) (end func(), err error) {
 	ttl, err := leaseTTL(env)
@@ -178,7 +172,7 @@ func takeLease(c *cli.Context, env *Env, inv *inventory.Inventory, fleet *playbo
 		cleanup()
 		return nil, withCode(ExitConflict, err)
 	}
-	c.Context = context.WithValue(ctx, sessionKey{}, &session{fleet: fleet, owned: owned, lease: lease})
+	c.Context = context.WithValue(ctx, sessionKey{}, &session{fleet: fleet, owned: owned})
 	return func() {
 		c.Context = parent
 		rctx, rcancel := context.WithTimeout(context.WithoutCancel(parent), 10*time.Second)
@@ -194,13 +188,15 @@ func takeLease(c *cli.Context, env *Env, inv *inventory.Inventory, fleet *playbo
 }
 
 // leaseOnPush is a loop (reconcile, a tick of watch) that takes the
-// cluster lease only when it is about to push: a converged cluster, the
-// common case for cron and watch, costs one round trip per host and no
-// lease. The lease is taken from reconcile.Options.BeforePush, before the
-// inventory is saved or any host changed, and fenced against the
-// inventory as loaded: a host holding a generation above it means another
-// copy pushed since this loop observed, and the loop stops. Changes to the
-// inventory alone (no push) are saved under the inventory lock only.
+// cluster lease only when it is about to push or has made a new
+// generation: a converged cluster, the common case for cron and watch,
+// costs one round trip per host and no lease. The lease is taken from
+// reconcile.Options.BeforePush, before the inventory is saved or any host
+// changed, and fenced against the inventory as loaded: a host holding a
+// generation above it means another copy pushed since this loop observed,
+// and the loop stops. Changes to the inventory alone (no new generation,
+// no push: controller status, node bookkeeping) are saved under the
+// inventory lock only.
 type leaseOnPush struct {
 	c     *cli.Context
 	env   *Env
@@ -221,8 +217,7 @@ func newLeaseOnPush(c *cli.Context, env *Env, inv *inventory.Inventory, fleet *p
 func (l *leaseOnPush) run(ctx context.Context, opts reconcile.Options) (*reconcile.Result, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	next := opts.BeforePush
-	opts.BeforePush = func() error {
+	take := func() error {
 		end, err := takeLease(l.c, l.env, l.inv, l.fleet, leaseWait(l.c, l.start), l.fence)
 		if err != nil {
 			l.err = err
@@ -231,6 +226,13 @@ func (l *leaseOnPush) run(ctx context.Context, opts reconcile.Options) (*reconci
 		l.end = end
 		session := l.c.Context
 		context.AfterFunc(session, func() { cancel(context.Cause(session)) })
+		return nil
+	}
+	next := opts.BeforePush
+	opts.BeforePush = func() error {
+		if err := take(); err != nil {
+			return err
+		}
 		if next != nil {
 			return next()
 		}
@@ -239,6 +241,13 @@ func (l *leaseOnPush) run(ctx context.Context, opts reconcile.Options) (*reconci
 	res, err := reconcile.Run(ctx, l.inv, l.fleet, opts)
 	if l.err != nil {
 		return nil, l.err // not wrapped in Run's "before pushing" words
+	}
+	// A new generation is only ever made under the lease, even when no
+	// host could be pushed to: the caller saves it after this.
+	if err == nil && res.Bumped && !opts.DryRun && l.end == nil {
+		if err := take(); err != nil {
+			return nil, err
+		}
 	}
 	return res, err
 }

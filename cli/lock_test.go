@@ -93,9 +93,10 @@ func TestLeaseTTL(t *testing.T) {
 // in-process on a state directory of its own, except `status`, which
 // reports a Ready node holding the spec on disk (no daemon runs here).
 type agentletNode struct {
-	root string
-	mu   sync.Mutex
-	cmds []string
+	root       string
+	statusDown bool // `status` fails (the daemon's answer lost), lease commands work
+	mu         sync.Mutex
+	cmds       []string
 }
 
 func (n *agentletNode) Run(ctx context.Context, cmd string, stdin io.Reader) ([]byte, error) {
@@ -110,6 +111,9 @@ func (n *agentletNode) Run(ctx context.Context, cmd string, stdin io.Reader) ([]
 	}
 	if !ok {
 		return nil, fmt.Errorf("unexpected command %q", cmd)
+	}
+	if inner == "status" && n.statusDown {
+		return nil, errors.New("status: connection reset")
 	}
 	if inner == "status" {
 		st := nodeapi.NodeStatus{APIVersion: nodeapi.APIVersion, DaemonRunning: true,
@@ -223,6 +227,19 @@ func TestLeaseOnPush(t *testing.T) {
 	}
 
 	before, _ := os.ReadFile(path)
+	// No host reports a status: nothing to push to, but a new generation
+	// (the specs differ from the none recorded) is still made under the
+	// lease only.
+	for _, n := range nodes {
+		n.statusDown = true
+	}
+	res, err := loop()
+	if !errors.As(err, new(*playbooks.LeaseError)) {
+		t.Fatalf("loop without statuses while bob holds the lease: %+v, %v", res, err)
+	}
+	for _, n := range nodes {
+		n.statusDown = false
+	}
 	_, err = loop()
 	var le *playbooks.LeaseError
 	if !errors.As(err, &le) || le.Holder != "bob@desk (pid 1, run b0b)" {
@@ -241,15 +258,15 @@ func TestLeaseOnPush(t *testing.T) {
 	if err := bob.Release(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	res, err := loop()
+	res, err = loop()
 	if err != nil || !res.Bumped || len(res.Bindings) != 1 {
 		t.Fatalf("loop: %+v, %v", res, err)
 	}
 	for name, n := range nodes {
-		// Acquires: bob's, the refused loop's, this loop's; releases: bob's
-		// and this loop's.
-		if n.commands(" apply") != 1 || n.commands("lease acquire") != 3 || n.commands("lease release") != 2 {
-			t.Errorf("%s: %d applies, %d acquires, %d releases; want 1, 3, 2", name,
+		// Acquires: bob's, the two refused loops', this loop's; releases:
+		// bob's and this loop's.
+		if n.commands(" apply") != 1 || n.commands("lease acquire") != 4 || n.commands("lease release") != 2 {
+			t.Errorf("%s: %d applies, %d acquires, %d releases; want 1, 4, 2", name,
 				n.commands(" apply"), n.commands("lease acquire"), n.commands("lease release"))
 		}
 	}

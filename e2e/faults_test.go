@@ -637,7 +637,9 @@ spec:
 	_ = cmd.Wait()
 
 	start := time.Now()
-	r := faultRun(t, 2*time.Minute, append([]string{"delete", "pod", "never-ready", "-i", l.inv}, wait...)...)
+	// --wait: the next subtest kills agentlet and containerd, and must not
+	// find this pod still being stopped.
+	r := faultRun(t, 2*time.Minute, append([]string{"delete", "pod", "never-ready", "-i", l.inv, "--wait", "--timeout", "60s"}, wait...)...)
 	if r.code != 0 {
 		t.Fatalf("the run after the killed one: %s", r)
 	}

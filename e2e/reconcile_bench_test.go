@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -35,63 +36,201 @@ import (
 // first `clusterctl up` are outside the timer. reconcile reports its ratio to
 // floor runs made right after each timed run (x-floor; goal ≤ 1.5), ansible
 // its ratio to reconcile runs made likewise (x-reconcile; goal ≥ 5).
+//
+// The lab hosts share this machine's cores with the workstation and with
+// whatever else runs on it, so wall times swing with the machine's load.
+// CPU time does not: cpu-ms/op is the workstation process's (user + system),
+// host-cpu-ms/op what the hosts spent meanwhile (sshd and its sessions,
+// agentlet, from the hosts' cgroups) less what they spend idle in the same
+// time, and x-floor-cpu compares the sums.
 func BenchmarkReconcileNoop(b *testing.B) {
 	floorBin := buildSSHFloor(b)
 	for _, n := range []int{10, 25, 50} {
 		b.Run(fmt.Sprintf("hosts=%d", n), func(b *testing.B) {
 			l := newLab(b, n)
 			mustOK(b, "up", "-i", l.inv)
-			if _, r := timeReconcile(b, l.inv); r.code != 0 {
+			if _, r := reconcileOnce(b, l.inv); r.code != 0 {
 				b.Fatalf("reconcile after up is not a no-op: %s", r)
 			}
-			b.Run("floor", func(b *testing.B) {
-				for range b.N {
-					runFloor(b, floorBin, l.inv)
+			m := newHostMeter(b, l.name)
+			reconcile := func(b *testing.B) cost {
+				c, r := reconcileOnce(b, l.inv)
+				if r.code != 0 {
+					b.Fatalf("reconcile is not a no-op: %s", r)
 				}
+				return c
+			}
+			b.Run("floor", func(b *testing.B) {
+				var floor cost
+				for range b.N {
+					floor.add(m.measure(func() cost { return runFloor(b, floorBin, l.inv) }))
+				}
+				floor.report(b, "")
 			})
 			b.Run("reconcile", func(b *testing.B) {
-				var rec, floor time.Duration
+				var rec, floor cost
 				for range b.N {
-					d, r := timeReconcile(b, l.inv)
-					if r.code != 0 {
-						b.Fatalf("reconcile is not a no-op: %s", r)
-					}
-					rec += d
+					rec.add(m.measure(func() cost { return reconcile(b) }))
 					b.StopTimer()
-					floor += runFloor(b, floorBin, l.inv)
+					floor.add(m.measure(func() cost { return runFloor(b, floorBin, l.inv) }))
 					b.StartTimer()
 				}
-				b.ReportMetric(float64(floor.Milliseconds())/float64(b.N), "floor-ms")
-				b.ReportMetric(float64(rec)/float64(floor), "x-floor")
+				rec.report(b, "")
+				b.ReportMetric(ms(floor.wall)/float64(b.N), "floor-ms")
+				b.ReportMetric(float64(rec.wall)/float64(floor.wall), "x-floor")
+				if m.ok {
+					b.ReportMetric(float64(rec.cpu+rec.host)/float64(floor.cpu+floor.host), "x-floor-cpu")
+				}
 			})
 			b.Run("ansible", func(b *testing.B) {
 				a := newAnsible(b, l.inv, n)
 				b.ResetTimer()
-				var ans, rec time.Duration
+				var ans, rec cost
 				for range b.N {
-					ans += a.ping(b)
+					ans.add(m.measure(func() cost { return cost{wall: a.ping(b)} }))
 					b.StopTimer()
 					a.closeMasters(b)
-					d, r := timeReconcile(b, l.inv)
-					if r.code != 0 {
-						b.Fatalf("reconcile is not a no-op: %s", r)
-					}
-					rec += d
+					rec.add(reconcile(b))
 					b.StartTimer()
 				}
-				b.ReportMetric(float64(rec.Milliseconds())/float64(b.N), "reconcile-ms")
-				b.ReportMetric(float64(ans)/float64(rec), "x-reconcile")
+				// ansible's own CPU is not reported: most of it is spent
+				// in the SSH connection masters it leaves running.
+				if m.ok {
+					b.ReportMetric(ms(ans.host)/float64(b.N), "host-cpu-ms/op")
+				}
+				b.ReportMetric(ms(rec.wall)/float64(b.N), "reconcile-ms")
+				b.ReportMetric(float64(ans.wall)/float64(rec.wall), "x-reconcile")
 			})
 		})
 	}
 }
 
-// timeReconcile runs `clusterctl reconcile` once and times it.
-func timeReconcile(tb testing.TB, inv string) (time.Duration, result) {
+// cost is what running something took: wall time, the CPU time of the
+// workstation process, and the lab hosts' CPU time beyond their idle use.
+type cost struct{ wall, cpu, host time.Duration }
+
+func (c *cost) add(o cost) {
+	c.wall += o.wall
+	c.cpu += o.cpu
+	c.host += o.host
+}
+
+// report reports the CPU times per op (wall is ns/op).
+func (c cost) report(b *testing.B, prefix string) {
+	b.ReportMetric(ms(c.cpu)/float64(b.N), prefix+"cpu-ms/op")
+	b.ReportMetric(ms(c.host)/float64(b.N), prefix+"host-cpu-ms/op")
+}
+
+// hostMeter reads the CPU time used by a lab's hosts from their cgroups
+// (ccl-NAME-hI at the root of the cpuacct hierarchy, or of cgroup2).
+type hostMeter struct {
+	files []string
+	v2    bool
+	idle  float64 // CPU seconds per wall second while nothing is asked of the hosts
+	ok    bool
+}
+
+// newHostMeter finds the lab's cgroups and measures the hosts' idle CPU
+// use (agentlet's and containerd's timers) over a few seconds. Without
+// readable cgroups it measures nothing (ok false).
+func newHostMeter(tb testing.TB, lab string) *hostMeter {
 	tb.Helper()
+	m := &hostMeter{}
+	for _, pat := range []string{"/sys/fs/cgroup/cpuacct/ccl-%s-h*/cpuacct.usage", "/sys/fs/cgroup/cpu,cpuacct/ccl-%s-h*/cpuacct.usage",
+		"/sys/fs/cgroup/ccl-%s-h*/cpu.stat", "/sys/fs/cgroup/unified/ccl-%s-h*/cpu.stat"} {
+		if files, _ := filepath.Glob(fmt.Sprintf(pat, lab)); len(files) > 0 {
+			m.files, m.v2 = files, strings.HasSuffix(pat, "cpu.stat")
+			break
+		}
+	}
+	if _, ok := m.read(); !ok {
+		tb.Logf("no cgroup CPU accounting for lab %s: host CPU not measured", lab)
+		return m
+	}
+	const window = 5 * time.Second
+	before, _ := m.read()
 	start := time.Now()
-	r := clusterctl(tb, "reconcile", "-i", inv)
-	return time.Since(start), r
+	time.Sleep(window)
+	after, _ := m.read()
+	m.idle = float64(after-before) / float64(time.Since(start))
+	m.ok = true
+	return m
+}
+
+// read sums the hosts' CPU time so far.
+func (m *hostMeter) read() (time.Duration, bool) {
+	if len(m.files) == 0 {
+		return 0, false
+	}
+	var sum time.Duration
+	for _, f := range m.files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return 0, false
+		}
+		if !m.v2 {
+			ns, err := strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64)
+			if err != nil {
+				return 0, false
+			}
+			sum += time.Duration(ns)
+			continue
+		}
+		var us int64 = -1
+		for _, line := range strings.Split(string(data), "\n") {
+			if v, ok := strings.CutPrefix(line, "usage_usec "); ok {
+				us, _ = strconv.ParseInt(v, 10, 64)
+			}
+		}
+		if us < 0 {
+			return 0, false
+		}
+		sum += time.Duration(us) * time.Microsecond
+	}
+	return sum, true
+}
+
+// measure runs f and adds to its cost the hosts' CPU time beyond their idle
+// use during f's wall time.
+func (m *hostMeter) measure(f func() cost) cost {
+	before, _ := m.read()
+	start := time.Now()
+	c := f()
+	if !m.ok {
+		return c
+	}
+	after, _ := m.read()
+	c.host = after - before - time.Duration(m.idle*float64(time.Since(start)))
+	return c
+}
+
+// reconcileOnce runs `clusterctl reconcile` once and times it.
+func reconcileOnce(tb testing.TB, inv string) (cost, result) {
+	tb.Helper()
+	args := []string{"reconcile", "-i", inv}
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), "CLUSTERCTL_INVENTORY=", "SSH_AUTH_SOCK=")
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	c, err := runTimed(cmd)
+	r := result{args: args, stdout: out.String(), stderr: errb.String()}
+	if ee, ok := err.(*exec.ExitError); ok {
+		r.code = ee.ExitCode()
+	} else if err != nil {
+		tb.Fatalf("run clusterctl %v: %v", args, err)
+	}
+	return c, r
+}
+
+// runTimed runs cmd and returns its wall and CPU time.
+func runTimed(cmd *exec.Cmd) (cost, error) {
+	start := time.Now()
+	err := cmd.Run()
+	c := cost{wall: time.Since(start)}
+	if cmd.ProcessState != nil {
+		c.cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	}
+	return c, err
 }
 
 // buildSSHFloor builds tools/sshfloor into a temp dir.
@@ -105,18 +244,18 @@ func buildSSHFloor(tb testing.TB) string {
 	return out
 }
 
-// runFloor runs the floor program once (one cold round) and times it.
-func runFloor(tb testing.TB, bin, inv string, args ...string) time.Duration {
+// runFloor runs the floor program once (one cold round).
+func runFloor(tb testing.TB, bin, inv string) cost {
 	tb.Helper()
-	cmd := exec.Command(bin, append([]string{"-i", inv}, args...)...)
+	cmd := exec.Command(bin, "-i", inv)
 	cmd.Env = append(os.Environ(), "SSH_AUTH_SOCK=")
-	start := time.Now()
-	out, err := cmd.CombinedOutput()
-	d := time.Since(start)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	c, err := runTimed(cmd)
 	if err != nil {
-		tb.Fatalf("sshfloor: %v\n%s", err, out)
+		tb.Fatalf("sshfloor: %v\n%s", err, out.String())
 	}
-	return d
+	return c
 }
 
 // ansible runs `ansible all -m ping` against a lab.
@@ -237,22 +376,25 @@ const (
 //
 // One session of 1,000 ticks is the measurement whatever b.N is: the first
 // call runs it, later calls (the framework's b.N rounds) report the same
-// numbers, with ns/op overridden to the mean tick time. warm-floor-ms is
+// numbers, with ns/op overridden to the mean tick time. cpu-ms/tick is the
+// CPU time of this process per tick, host-cpu-ms/tick the hosts' beyond
+// their idle use (as in BenchmarkReconcileNoop). warm-floor-ms is
 // tools/sshfloor -warm over the same hosts: `true` on every held connection
 // in parallel, the floor of a tick.
 func BenchmarkWatchTick(b *testing.B) {
 	const hosts = 50
 	l := newLab(b, hosts)
 	mustOK(b, "up", "-i", l.inv)
-	if _, r := timeReconcile(b, l.inv); r.code != 0 {
+	if _, r := reconcileOnce(b, l.inv); r.code != 0 {
 		b.Fatalf("reconcile after up is not a no-op: %s", r)
 	}
 	floorBin := buildSSHFloor(b)
+	m := newHostMeter(b, l.name)
 	var once sync.Once
 	var s *watchStats
 	b.Run(fmt.Sprintf("hosts=%d", hosts), func(b *testing.B) {
 		once.Do(func() {
-			s = runWatch(b, l.inv, hosts, watchTicks)
+			s = runWatch(b, m, l.inv, hosts, watchTicks)
 			s.warmFloor = warmFloor(b, floorBin, l.inv, 100)
 		})
 		ticks := s.ticks[1:]
@@ -261,6 +403,10 @@ func BenchmarkWatchTick(b *testing.B) {
 		b.ReportMetric(ms(s.ticks[0]), "first-tick-ms")
 		b.ReportMetric(ms(percentile(ticks, 50)), "p50-ms")
 		b.ReportMetric(ms(percentile(ticks, 99)), "p99-ms")
+		b.ReportMetric(ms(s.cpu)/float64(len(ticks)), "cpu-ms/tick")
+		if m.ok {
+			b.ReportMetric(ms(s.host)/float64(len(ticks)), "host-cpu-ms/tick")
+		}
 		b.ReportMetric(ms(s.warmFloor), "warm-floor-ms")
 		b.ReportMetric(mean/float64(s.warmFloor), "x-warm-floor")
 		b.ReportMetric(float64(s.heap[0])/(1<<20), "heap-MiB-t100")
@@ -282,6 +428,8 @@ type watchStats struct {
 	goroutines [3]int
 	fds        [3]int
 	warmFloor  time.Duration // median round of sshfloor -warm
+	// CPU time over ticks 2..N: this process's, and the hosts' beyond idle.
+	cpu, host time.Duration
 
 	firstErr, lastLine, errorLines string
 }
@@ -289,7 +437,7 @@ type watchStats struct {
 // runWatch runs `clusterctl watch --interval 0s` in this process until it
 // printed tick `ticks`, checking that every tick converged with all hosts
 // reachable.
-func runWatch(b *testing.B, inv string, hosts, ticks int) *watchStats {
+func runWatch(b *testing.B, m *hostMeter, inv string, hosts, ticks int) *watchStats {
 	b.Helper()
 	s := &watchStats{}
 	samples := []int{100, (100 + ticks) / 2, ticks}
@@ -298,21 +446,23 @@ func runWatch(b *testing.B, inv string, hosts, ticks int) *watchStats {
 	start := time.Now()
 	last := start
 	stopped := false
+	var warm time.Time // end of tick 1
+	var cpu0, host0 time.Duration
 	out := &lineWriter{line: func(line string) {
 		if stopped {
 			return
 		}
 		now := time.Now()
-		m := tickRE.FindStringSubmatch(line)
-		if m == nil {
+		match := tickRE.FindStringSubmatch(line)
+		if match == nil {
 			if s.firstErr == "" {
 				s.firstErr = "unexpected output: " + line
 			}
 			return
 		}
-		n, _ := strconv.Atoi(m[1])
+		n, _ := strconv.Atoi(match[1])
 		var gen int
-		if _, err := fmt.Sscanf(m[2], ok, &gen); err != nil && s.firstErr == "" {
+		if _, err := fmt.Sscanf(match[2], ok, &gen); err != nil && s.firstErr == "" {
 			s.firstErr = "tick not converged or hosts unreachable: " + line
 		}
 		if n != len(s.ticks)+1 && s.firstErr == "" {
@@ -320,6 +470,16 @@ func runWatch(b *testing.B, inv string, hosts, ticks int) *watchStats {
 		}
 		s.ticks = append(s.ticks, now.Sub(last))
 		s.lastLine = line
+		switch n {
+		case 1:
+			warm, cpu0 = now, selfCPU()
+			host0, _ = m.read()
+		case ticks:
+			s.cpu = selfCPU() - cpu0
+			if h, ok := m.read(); ok && m.ok {
+				s.host = h - host0 - time.Duration(m.idle*float64(now.Sub(warm)))
+			}
+		}
 		if i := slices.Index(samples, n); i >= 0 {
 			s.heap[i], s.goroutines[i], s.fds[i] = heapInuse(), runtime.NumGoroutine(), openFDs(b)
 		}
@@ -330,12 +490,19 @@ func runWatch(b *testing.B, inv string, hosts, ticks int) *watchStats {
 		}
 		last = time.Now() // the measurements above are not the next tick's
 	}}
+	// SIGINT stops watch like Ctrl-C; this channel keeps one arriving
+	// after watch stopped listening from killing the benchmark.
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt)
+	defer signal.Stop(sigs)
 	// A watch that stops ticking (a host hanging, a lease never granted)
 	// fails the benchmark instead of running into the test timeout.
 	var stalled atomic.Bool
+	var watchdog sync.WaitGroup
 	progress, done := make(chan struct{}, 1), make(chan struct{})
+	defer watchdog.Wait()
 	defer close(done)
-	go func() {
+	watchdog.Go(func() {
 		for {
 			select {
 			case <-progress:
@@ -347,7 +514,7 @@ func runWatch(b *testing.B, inv string, hosts, ticks int) *watchStats {
 				return
 			}
 		}
-	}()
+	})
 	out.progress = progress
 	errw := &lineWriter{line: func(line string) { s.errorLines += line + "\n" }}
 	env := &cli.Env{In: strings.NewReader(""), Out: out, Err: errw, Getenv: func(k string) string {
@@ -418,6 +585,15 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 		w.line(string(w.buf[:i]))
 		w.buf = w.buf[i+1:]
 	}
+}
+
+// selfCPU is this process's CPU time so far (user + system).
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func heapInuse() uint64 {

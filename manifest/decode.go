@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 
 	"gopkg.in/yaml.v3"
 	corev1 "k8s.io/api/core/v1"
@@ -66,13 +67,17 @@ type decoder struct {
 }
 
 func newDecoder() *decoder {
-	scheme := newScheme()
-	return &decoder{
-		scheme:       scheme,
-		deserializer: serializer.NewCodecFactory(scheme, serializer.EnableStrict).UniversalDeserializer(),
-		types:        make(typeCache),
-	}
+	scheme, deserializer := sharedScheme()
+	return &decoder{scheme: scheme, deserializer: deserializer, types: make(typeCache)}
 }
+
+// sharedScheme is the scheme and strict deserializer every decoder uses,
+// built once: building them per object was most of the cost of loading a
+// large inventory. Both are safe for concurrent use once built.
+var sharedScheme = sync.OnceValues(func() (*runtime.Scheme, runtime.Decoder) {
+	scheme := newScheme()
+	return scheme, serializer.NewCodecFactory(scheme, serializer.EnableStrict).UniversalDeserializer()
+})
 
 // decoded is an Object plus what duplicate detection needs to point at it.
 type decoded struct {

@@ -256,6 +256,9 @@ func (c *Cluster) remove(ref controller.Ref) {
 // own status and recommendation history (plan/autoscale).
 func runAutoscalers(inv *inventory.Inventory, cl *Cluster, in ControllerInput, dry bool) (controller.Changes, error) {
 	var ch controller.Changes
+	if len(cl.Workloads["HorizontalPodAutoscaler"]) == 0 {
+		return ch, nil // nothing to copy the pods for
+	}
 	pods := cl.observedPods(in.Observed)
 	usage := map[string]*autoscale.Usage{}
 	for _, o := range in.Observed {
