@@ -81,8 +81,9 @@ lab-down: ## remove the local lab and everything it made
 	@if [ -x bin/clusterctl ]; then bin/clusterctl lab down; else echo "bin/clusterctl not built: nothing to do"; fi
 
 .PHONY: bench
-bench: deps build ## run the benchmarks (lab ones need root) and print docs/benchmarks.md inputs
-	CLUSTERCTL_BIN=$(CURDIR)/bin/clusterctl $(GO) test -count=1 -run '^$$' -bench . -benchtime 3x -timeout 60m ./...
+bench: deps build ## run the benchmarks (lab ones need root; installs ansible for the reconcile comparison)
+	@command -v ansible >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ansible >/dev/null; }
+	CLUSTERCTL_BIN=$(CURDIR)/bin/clusterctl $(GO) test -count=1 -run '^$$' -bench . -benchtime 3x -timeout 90m ./...
 
 .PHONY: clean
 clean: ## remove build outputs
