@@ -73,7 +73,7 @@ func runDrain(c *cli.Context, env *Env, node string) error {
 			return err
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("drain node %s: not done after %s (pods stay where they are; the node stays cordoned)", node, c.Duration("timeout"))
+			return fmt.Errorf("drain node %s: not done after %s (the node stays cordoned; pods not yet evicted stay on it)", node, c.Duration("timeout"))
 		}
 		select {
 		case <-c.Context.Done():
