@@ -119,14 +119,7 @@ func drainStep(c *cli.Context, env *Env, st *drainState, first bool) (bool, erro
 		statuses[o.Host] = o.Status
 	}
 	observed := reconcile.ObservedPods(statuses)
-	pods := make([]*corev1.Pod, 0, len(cl.Pods))
-	for _, p := range cl.Pods {
-		var ps *nodeapi.PodStatus
-		if o, ok := observed[reconcile.ObservedKey(p.Spec.NodeName, string(p.UID))]; ok {
-			ps = o.Status
-		}
-		pods = append(pods, reconcile.PodWithStatus(p, ps))
-	}
+	pods := cl.PodsWithStatus(observed)
 	if first {
 		st.readyBefore = readyByController(pods)
 	}

@@ -101,8 +101,8 @@ func containerState(s nodeapi.ContainerState) corev1.ContainerState {
 	return out
 }
 
-// observedPods are the stored pods with the status their own node reports.
-func (c *Cluster) observedPods(observed map[string]ObservedPod) []*corev1.Pod {
+// PodsWithStatus are the stored pods with the status their own node reports.
+func (c *Cluster) PodsWithStatus(observed map[string]ObservedPod) []*corev1.Pod {
 	out := make([]*corev1.Pod, 0, len(c.Pods))
 	for _, p := range c.Pods {
 		var st *nodeapi.PodStatus
@@ -146,7 +146,7 @@ func RunControllers(inv *inventory.Inventory, cl *Cluster, in ControllerInput, d
 		return all, err
 	}
 	for pass := 0; pass < maxControllerPasses; pass++ {
-		pods := cl.observedPods(in.Observed)
+		pods := cl.PodsWithStatus(in.Observed)
 		seed := fmt.Sprintf("%s/%d", in.Seed, pass)
 		ch := workloads.Reconcile(workloads.Input{
 			Now: in.Now, Seed: seed,
@@ -259,7 +259,7 @@ func runAutoscalers(inv *inventory.Inventory, cl *Cluster, in ControllerInput, d
 	if len(cl.Workloads["HorizontalPodAutoscaler"]) == 0 {
 		return ch, nil // nothing to copy the pods for
 	}
-	pods := cl.observedPods(in.Observed)
+	pods := cl.PodsWithStatus(in.Observed)
 	usage := map[string]*autoscale.Usage{}
 	for _, o := range in.Observed {
 		if u := o.Status.Usage; u != nil {

@@ -22,7 +22,7 @@ func policyStatus(inv *inventory.Inventory, cl *Cluster, in ControllerInput, dry
 	if len(quotas) == 0 && len(pdbs) == 0 {
 		return controller.Changes{}, nil
 	}
-	pods := cl.observedPods(in.Observed)
+	pods := cl.PodsWithStatus(in.Observed)
 	all := cl.All(pods)
 	var put []controller.Object
 	for _, q := range quotas {
